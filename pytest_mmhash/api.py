@@ -1,0 +1,179 @@
+"""The public hashing API: :func:`hash_feature`, :func:`pad_values` and the :class:`MMHash` result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import versions as V
+from .errors import UnhashableFeatureError, UnreproducibleHashError, UnsupportedDeviceError
+from .features import plan_feature
+from .schemes import cpu, cuda, pad
+
+_CONTENT_SCHEMES = {
+    V.SHA256_F32: cpu.sha256_digest8,
+    V.SHA256_RAW: cpu.sha256_digest8,
+    V.GPU_XOR_INT32: cuda.gpu_xor_int32,
+    V.GPU_XOR_INT64: cuda.gpu_xor_int64,
+    V.GPU_TILE_FMIX32: cuda.gpu_tile_fmix32,
+}
+_PAD_SCHEMES = {V.PAD_MOD30: pad.pad_mod30, V.PAD_SHIFT_1E6: pad.pad_shift_1e6, V.PAD_WIDE4: pad.pad_wide4}
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class MMHash:
+    """What one SGLang release stores for one multimodal item: its hash and pad value(s)."""
+
+    hash: int
+    pad_values: tuple[int, ...]
+    sglang_version: str
+    device: str | None  # the path that hashed the content ("cpu"/"cuda"); None for given hashes
+    hash_scheme: str  # e.g. "sha256-raw", "gpu-tile-fmix32", "mm-hash", "identity", "ns-mix-v1"
+    pad_scheme: str
+    modifiers: tuple[str, ...] = field(default=())
+
+    @property
+    def hex(self) -> str:
+        """The hash as 16 hex digits (two's complement mod 2^64 for signed int64 hashes)."""
+        return format(self.hash & pad.M64, "016x")
+
+    @property
+    def pad_value(self) -> int:
+        """The item's ``pad_value``: the first pad (the only one before pad-wide4)."""
+        return self.pad_values[0]
+
+    @property
+    def schemes(self) -> dict[str, Any]:
+        """The scheme ids that produced this value, e.g. for JSON output."""
+        return {"hash": self.hash_scheme, "pad": self.pad_scheme, "modifiers": list(self.modifiers)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return {
+            "sglang_version": self.sglang_version,
+            "device": self.device,
+            "hash": self.hash,
+            "hex": self.hex,
+            "pad_value": self.pad_value,
+            "pad_values": list(self.pad_values),
+            "schemes": self.schemes,
+        }
+
+
+def _check_device(device: str | None) -> None:
+    if device is not None and device not in DEVICES:
+        raise UnsupportedDeviceError(f"device {device!r} is not one of 'cpu', 'cuda'")
+
+
+def _reproducible(release: V.Release) -> None:
+    era = release.era
+    if era.cpu == V.PY_HASH_V0:
+        raise UnreproducibleHashError(
+            f"sglang {release.version} hashes features with Python's built-in hash() (py-hash-v0, "
+            f"0.4.4.post4-0.4.5): tensors hash by object identity and bytes by PYTHONHASHSEED, so "
+            f"the value changes in every process and cannot be reproduced"
+        )
+    if era.cpu == V.PROCESSOR_PY_HASH:
+        raise UnreproducibleHashError(
+            f"sglang {release.version} has no MultimodalDataItem: processors pass Python hash() "
+            f"values of the image data, which depend on PYTHONHASHSEED and cannot be reproduced"
+        )
+
+
+def _item(h: int, release: V.Release, device: str | None, scheme: str) -> MMHash:
+    era = release.era
+    stored = pad.mask64(h) if era.mask64 else h
+    return MMHash(
+        hash=stored,
+        pad_values=_PAD_SCHEMES[era.pad](stored),
+        sglang_version=release.version,
+        device=device,
+        hash_scheme=scheme,
+        pad_scheme=era.pad,
+        modifiers=(V.MASK64,) if era.mask64 else (),
+    )
+
+
+def hash_feature(
+    feature: Any,
+    *,
+    sglang_version: str | None = None,
+    device: str | None = None,
+    allow_newer: bool = False,
+) -> MMHash:
+    """The hash and pad value(s) SGLang ``sglang_version`` gives ``feature``.
+
+    ``feature`` is a torch tensor, a (nested) list of tensors, a numpy array or a bytes-like
+    object. ``device`` forces the CPU or CUDA path; by default the tensors' own device decides,
+    as in SGLang. Raises :class:`UnhashableFeatureError` where SGLang itself raises.
+    """
+    _check_device(device)
+    release = V.resolve(sglang_version, allow_newer=allow_newer)
+    _reproducible(release)
+    p = plan_feature(feature, release, device)
+    scheme = release.era.cuda if p.path == "cuda" else release.era.cpu
+    return _item(_CONTENT_SCHEMES[scheme](p.stream), release, p.path, scheme)
+
+
+def pad_values(h: int, *, sglang_version: str | None = None, allow_newer: bool = False) -> tuple[int, ...]:
+    """The pad value(s) SGLang ``sglang_version`` derives from an item hash ``h`` (``set_hash``)."""
+    return from_hash(h, sglang_version=sglang_version, allow_newer=allow_newer).pad_values
+
+
+def from_hash(h: int, *, sglang_version: str | None = None, allow_newer: bool = False) -> MMHash:
+    """The item SGLang stores when its hash is set to ``h`` (a preset hash, then ``set_pad_value``)."""
+    if isinstance(h, bool) or not isinstance(h, int):
+        raise TypeError(f"an item hash is an int, got {type(h).__name__}")
+    release = V.resolve(sglang_version, allow_newer=allow_newer)
+    return _item(h, release, None, "given")
+
+
+def from_mm_hash(text: str, *, sglang_version: str | None = None, allow_newer: bool = False) -> MMHash:
+    """The item SGLang builds from a caller's ``mm_hashes`` hex string (0.5.13+): ``int(text, 16)``."""
+    release = V.resolve(sglang_version, allow_newer=allow_newer)
+    if not release.era.mm_hashes:
+        raise UnhashableFeatureError(
+            f"sglang {release.version} does not accept mm_hashes (the request field exists from 0.5.13)"
+        )
+    try:
+        h = pad.hash_of_mm_hash(text)
+    except ValueError:
+        raise UnhashableFeatureError(
+            f"mm_hash {text!r} is not a hex string: sglang raises ValueError in int(..., 16)"
+        ) from None
+    return _item(h, release, None, "mm-hash")
+
+
+def from_identity(identity: bytes | str, *, sglang_version: str | None = None, allow_newer: bool = False) -> MMHash:
+    """The item SGLang builds with ``set_identity`` (0.5.23+) from a 32-byte identity (or 64 hex digits)."""
+    release = V.resolve(sglang_version, allow_newer=allow_newer)
+    if not release.era.identity:
+        raise UnhashableFeatureError(
+            f"sglang {release.version} has no set_identity (32-byte identities exist from 0.5.23)"
+        )
+    if isinstance(identity, str):
+        try:
+            identity = bytes.fromhex(identity)
+        except ValueError:
+            raise UnhashableFeatureError(f"identity {identity!r} is not hex") from None
+    if len(identity) != 32:
+        raise UnhashableFeatureError(
+            f"an identity is 32 bytes, got {len(identity)}: sglang's set_identity raises ValueError"
+        )
+    item = _item(pad.hash_of_identity(identity), release, None, "identity")
+    return MMHash(**{**item.__dict__, "pad_values": pad.wide4_from_identity(identity)})
+
+
+def namespaced(h: int, namespace: str, *, sglang_version: str | None = None, allow_newer: bool = False) -> MMHash:
+    """The item a model processor builds with ``ns-mix-v1`` (0.5.18+) from a hash and a namespace."""
+    release = V.resolve(sglang_version, allow_newer=allow_newer)
+    if not release.era.namespaces:
+        raise UnhashableFeatureError(
+            f"sglang {release.version} has no namespaced hashes (ns-mix-v1 exists from 0.5.18)"
+        )
+    try:
+        mixed = pad.ns_mix_v1(h, namespace)
+    except ValueError as e:
+        raise UnhashableFeatureError(f"sglang {release.version} raises ValueError: {e}") from None
+    return _item(mixed, release, None, "ns-mix-v1")

@@ -1,0 +1,43 @@
+"""The exceptions pytest-mmhash raises: one hierarchy under :class:`MmhashError`.
+
+Every message is one line that names the input (file, version, device) and the problem, so the
+CLI can print it as is and a pytest failure stays readable.
+"""
+
+from __future__ import annotations
+
+
+class MmhashError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    exit_code = 2
+
+
+class UnknownVersionError(MmhashError, ValueError):
+    """The SGLang version is malformed, not a release, or newer than the newest known one."""
+
+
+class UnsupportedDeviceError(MmhashError, ValueError):
+    """The device is neither ``"cpu"`` nor ``"cuda"``."""
+
+
+class FeatureLoadError(MmhashError):
+    """A feature file or folder cannot be read safely (missing, truncated, pickled code, ...)."""
+
+
+class FeatureTooLargeError(FeatureLoadError):
+    """A feature would not fit in memory and cannot be streamed."""
+
+
+class UnhashableFeatureError(MmhashError, TypeError):
+    """Real SGLang raises for this feature at this version; we say so instead of inventing a value."""
+
+    exit_code = 3
+
+
+class UnreproducibleHashError(UnhashableFeatureError):
+    """SGLang's hash at this version is not deterministic (Python ``hash()``), so no value exists."""
+
+
+class GoldenError(MmhashError):
+    """A golden manifest is malformed, or a golden operation is refused."""

@@ -1,0 +1,1 @@
+def load_feature(path, key=None): raise NotImplementedError

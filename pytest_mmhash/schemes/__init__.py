@@ -1,0 +1,29 @@
+"""Pure hash and pad schemes, one module per family: ``cpu`` (SHA-256 digests), ``cuda`` (CPU
+emulations of SGLang's Triton kernels), ``pad`` (hash -> pad values and hash modifiers).
+
+Schemes take a :class:`ByteStream` (the feature's logical bytes, in pieces) or an int, and know
+nothing about tensors, files or versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+
+@dataclass(frozen=True)
+class ByteStream:
+    """A feature's logical byte sequence: its total length and a way to read it in order.
+
+    ``pieces()`` may be called more than once; each call yields buffers (bytes-like, C-contiguous)
+    whose concatenation is the whole sequence.
+    """
+
+    nbytes: int
+    pieces: Callable[[], Iterator[memoryview]]
+
+    @classmethod
+    def of(cls, data: bytes | bytearray | memoryview) -> "ByteStream":
+        """A stream over one in-memory buffer (not copied)."""
+        view = memoryview(data).cast("B")
+        return cls(view.nbytes, lambda: iter((view,)))

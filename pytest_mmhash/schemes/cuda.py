@@ -1,0 +1,179 @@
+"""CUDA-path content hashes: bit-exact CPU emulations of SGLang's Triton kernels (spec 2.4-2.6).
+
+The bytes are read as little-endian 32-bit words in blocks (:func:`word_blocks`); each scheme sums
+a per-word (``gpu-xor-*``) or per-tile (``gpu-tile-fmix32``) value with wrapping arithmetic, so
+blocks can be processed in any order. The per-block maths lives in a backend: the numpy reference
+below, or a compiled one (:mod:`pytest_mmhash.schemes._compiled`) when available.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from ..errors import UnhashableFeatureError
+from . import ByteStream
+
+M32 = (1 << 32) - 1
+M64 = (1 << 64) - 1
+
+# gpu-tile-fmix32 constants (spec 2.6).
+TILE_WORDS = 8192
+TILE_S1 = 0x243F6A88
+TILE_S2 = ((0x243F6A88 * 0x9E3779B1) ^ 0xDEADBEEF) & M32
+TILE_A = 0x27D4EB2D
+TILE_B = 0x165667B1
+
+# gpu-xor-int64 / gpu-xor-int32 constants (spec 2.4, 2.5): xxHash64 primes.
+XOR_P1 = 0x9E3779B185EBCA87
+XOR_P2 = 0xC2B2AE3D27D4EB4F
+XOR_K = XOR_P1 ^ XOR_P2
+
+#: Words per block handed to a backend: a multiple of TILE_WORDS, 4 MiB of data.
+BLOCK_WORDS = 128 * TILE_WORDS
+
+
+def _signed(x: int, bits: int) -> int:
+    x &= (1 << bits) - 1
+    return x - (1 << bits) if x >> (bits - 1) else x
+
+
+class Backend(Protocol):
+    """Per-block maths. ``start`` is the global index of ``words[0]``."""
+
+    def tile_sum(self, words: np.ndarray, start: int, nbytes_padded: int) -> int:
+        """Sum mod 2^64 of the tile values T[j] of the whole tiles in ``words`` (start % 8192 == 0)."""
+
+    def xor64_sum(self, words: np.ndarray, start: int) -> int:
+        """Sum mod 2^64 of the gpu-xor-int64 per-word values."""
+
+    def xor32_sum(self, words: np.ndarray, start: int) -> int:
+        """Exact (unbounded) sum of the gpu-xor-int32 per-word values."""
+
+
+def _fmix32(x: np.ndarray) -> np.ndarray:
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x85EBCA6B)
+    x ^= x >> np.uint32(13)
+    x *= np.uint32(0xC2B2AE35)
+    x ^= x >> np.uint32(16)
+    return x
+
+
+def _rotl32(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+class NumpyBackend:
+    """Reference backend: vectorised numpy, one block at a time (wrapping integer arithmetic)."""
+
+    def tile_sum(self, words: np.ndarray, start: int, nbytes_padded: int) -> int:
+        n = words.size
+        i = np.arange(start, start + n, dtype=np.uint64).astype(np.uint32)  # index mod 2^32
+        k1 = _fmix32(words ^ ((i * np.uint32(TILE_A) + np.uint32(TILE_S1)) ^ _rotl32(i, 15)))
+        k2 = _fmix32(words ^ ((i * np.uint32(TILE_B) + np.uint32(TILE_S2)) ^ _rotl32(i, 13)))
+        bounds = np.arange(0, n, TILE_WORDS)
+        nb = np.uint32(nbytes_padded & M32)
+        s1 = (np.add.reduceat(k1, bounds, dtype=np.uint64) & np.uint64(M32)).astype(np.uint32)
+        s2 = (np.add.reduceat(k2, bounds, dtype=np.uint64) & np.uint64(M32)).astype(np.uint32)
+        t = (_fmix32(s1 ^ nb).astype(np.uint64) << np.uint64(32)) | _fmix32(s2 ^ nb).astype(np.uint64)
+        return int(t.sum(dtype=np.uint64))
+
+    def xor64_sum(self, words: np.ndarray, start: int) -> int:
+        n = words.size
+        x = words.view(np.int32).astype(np.int64)
+        x ^= np.arange(start, start + n, dtype=np.int64) + np.int64(_signed(XOR_P2, 64))
+        x *= np.int64(_signed(XOR_P1, 64))
+        x ^= x >> np.int64(16)
+        x *= np.int64(XOR_K)
+        x ^= x >> np.int64(13)
+        return int(x.sum(dtype=np.int64))
+
+    def xor32_sum(self, words: np.ndarray, start: int) -> int:
+        n = words.size
+        i = np.arange(start, start + n, dtype=np.int64).astype(np.int32)
+        x = words.view(np.int32) ^ (i + np.int32(_signed(XOR_P2, 32)))
+        x *= np.int32(_signed(XOR_P1, 32))
+        x ^= x >> np.int32(16)
+        x *= np.int32(_signed(XOR_K, 32))
+        x ^= x >> np.int32(13)
+        return int(x.sum(dtype=np.int64))
+
+
+def _backend() -> Backend:
+    from . import _compiled
+
+    return _compiled.backend() or NumpyBackend()
+
+
+def word_blocks(stream: ByteStream, block_words: int = BLOCK_WORDS) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start_word, uint32 words)`` covering the stream, zero-padded to whole words.
+
+    Every block but the last holds exactly ``block_words`` words; aligned pieces are viewed in
+    place, and only bytes that straddle a block boundary are copied into a bounded carry buffer.
+    """
+    block_bytes = 4 * block_words
+    carry = bytearray()
+    start = 0
+    for piece in stream.pieces():
+        view = memoryview(piece).cast("B")
+        if carry:
+            take = min(block_bytes - len(carry), view.nbytes)
+            carry += view[:take]
+            view = view[take:]
+            if len(carry) < block_bytes:
+                continue
+            yield start, np.frombuffer(bytes(carry), dtype="<u4")
+            start += block_words
+            carry = bytearray()
+        whole = view.nbytes // block_bytes * block_bytes
+        for off in range(0, whole, block_bytes):
+            yield start, np.frombuffer(view[off : off + block_bytes], dtype="<u4")
+            start += block_words
+        carry += view[whole:]
+    if carry:
+        carry += b"\0" * (-len(carry) % 4)
+        yield start, np.frombuffer(bytes(carry), dtype="<u4")
+
+
+def _splitmix64_finalize(x: int) -> int:
+    x &= M64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & M64
+    x ^= x >> 31
+    return x
+
+
+def gpu_tile_fmix32(stream: ByteStream) -> int:
+    """``gpu-tile-fmix32`` (0.5.1+): unsigned 64-bit; an empty input gives 0 (no finaliser)."""
+    if stream.nbytes == 0:
+        return 0
+    padded = stream.nbytes + (-stream.nbytes % 4)
+    backend = _backend()
+    acc = sum(backend.tile_sum(w, start, padded) for start, w in word_blocks(stream))
+    return _splitmix64_finalize(acc)
+
+
+def _require_words(stream: ByteStream, scheme: str) -> None:
+    if stream.nbytes % 4:
+        raise UnhashableFeatureError(
+            f"{scheme}: the feature has {stream.nbytes} bytes, not a multiple of 4; SGLang's "
+            f"kernel launch raises RuntimeError in view(torch.int32)"
+        )
+
+
+def gpu_xor_int64(stream: ByteStream) -> int:
+    """``gpu-xor-int64`` (0.4.7-0.4.10.post2): a wrapping int64 sum, returned signed."""
+    _require_words(stream, "gpu-xor-int64")
+    backend = _backend()
+    return _signed(sum(backend.xor64_sum(w, start) for start, w in word_blocks(stream)), 64)
+
+
+def gpu_xor_int32(stream: ByteStream) -> int:
+    """``gpu-xor-int32`` (0.4.6.post5, Triton 3.2.0 semantics): int32 words, summed into int64."""
+    _require_words(stream, "gpu-xor-int32")
+    backend = _backend()
+    return _signed(sum(backend.xor32_sum(w, start) for start, w in word_blocks(stream)), 64)
