@@ -8,7 +8,7 @@ from typing import Any
 from . import versions as V
 from .errors import UnhashableFeatureError, UnreproducibleHashError, UnsupportedDeviceError
 from .features import plan_feature
-from .schemes import cpu, cuda, pad
+from .schemes import cpu, cuda, gpu, pad
 
 _CONTENT_SCHEMES = {
     V.SHA256_F32: cpu.sha256_digest8,
@@ -113,7 +113,10 @@ def hash_feature(
     _reproducible(release)
     p = plan_feature(feature, release, device)
     scheme = release.era.cuda if p.path == "cuda" else release.era.cpu
-    return _item(_CONTENT_SCHEMES[scheme](p.stream), release, p.path, scheme)
+    h = gpu.try_hash_on_device(p, scheme) if p.path == "cuda" else None
+    if h is None:
+        h = _CONTENT_SCHEMES[scheme](p.stream)
+    return _item(h, release, p.path, scheme)
 
 
 def pad_values(h: int, *, sglang_version: str | None = None, allow_newer: bool = False) -> tuple[int, ...]:

@@ -25,6 +25,8 @@ class Plan:
     path: str  # "cpu" | "cuda"
     kind: str  # "bytes" | "ndarray" | "tensors"
     stream: ByteStream  # bytes the chosen scheme reads
+    tensors: tuple = ()  # for kind "tensors": the detached leaves, in order
+    dtype: Any = None  # the dtype every leaf is converted to first (None: each keeps its own)
 
 
 def is_tensor(x: Any) -> bool:
@@ -194,7 +196,7 @@ def _plan_tensors(leaves: list, release: Release, device: str | None) -> Plan:
     parts = [t.detach() for t in leaves]
     promoted = _cat_dtype(parts)
     if device == "cuda" and era.cuda != "sha256-f32":  # before 0.4.6.post5 CUDA goes via .cpu()
-        return Plan("cuda", "tensors", _tensor_stream(parts, promoted))
+        return Plan("cuda", "tensors", _tensor_stream(parts, promoted), tuple(parts), promoted)
     if era.cpu == "sha256-f32":
         if promoted == torch.bfloat16:
             promoted = torch.float32
@@ -203,8 +205,8 @@ def _plan_tensors(leaves: list, release: Release, device: str | None) -> Plan:
                 f"sglang {v} hashes on the CPU path through .numpy(), which raises TypeError "
                 f"(Got unsupported ScalarType) for {promoted}"
             )
-        return Plan(device, "tensors", _tensor_stream(parts, promoted))
-    return Plan("cpu", "tensors", _tensor_stream(parts, None))
+        return Plan(device, "tensors", _tensor_stream(parts, promoted), tuple(parts), promoted)
+    return Plan("cpu", "tensors", _tensor_stream(parts, None), tuple(parts), None)
 
 
 def _cat_dtype(parts: list) -> Any:
