@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .api import MMHash, from_hash, from_identity, from_mm_hash, hash_feature, namespaced, pad_values
 from .errors import (
+    BadArgumentError,
     FeatureLoadError,
     FeatureTooLargeError,
     GoldenError,
@@ -34,6 +35,7 @@ __all__ = [
     "RELEASES",
     "NEWEST",
     "MmhashError",
+    "BadArgumentError",
     "UnknownVersionError",
     "UnsupportedDeviceError",
     "FeatureLoadError",

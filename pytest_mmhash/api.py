@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import versions as V
-from .errors import UnhashableFeatureError, UnreproducibleHashError, UnsupportedDeviceError
+from .errors import BadArgumentError, UnhashableFeatureError, UnreproducibleHashError, UnsupportedDeviceError
 from .features import plan_feature
 from .schemes import cpu, cuda, gpu, pad
 
@@ -142,7 +142,7 @@ def from_mm_hash(text: str, *, sglang_version: str | None = None, allow_newer: b
     try:
         h = pad.hash_of_mm_hash(text)
     except ValueError:
-        raise UnhashableFeatureError(
+        raise BadArgumentError(
             f"mm_hash {text!r} is not a hex string: sglang raises ValueError in int(..., 16)"
         ) from None
     return _item(h, release, None, "mm-hash")
@@ -159,9 +159,9 @@ def from_identity(identity: bytes | str, *, sglang_version: str | None = None, a
         try:
             identity = bytes.fromhex(identity)
         except ValueError:
-            raise UnhashableFeatureError(f"identity {identity!r} is not hex") from None
+            raise BadArgumentError(f"identity {identity!r} is not hex") from None
     if len(identity) != 32:
-        raise UnhashableFeatureError(
+        raise BadArgumentError(
             f"an identity is 32 bytes, got {len(identity)}: sglang's set_identity raises ValueError"
         )
     item = _item(pad.hash_of_identity(identity), release, None, "identity")

@@ -17,6 +17,10 @@ class UnknownVersionError(MmhashError, ValueError):
     """The SGLang version is malformed, not a release, or newer than the newest known one."""
 
 
+class BadArgumentError(MmhashError, ValueError):
+    """A command-line or API argument is malformed (a hex string that is not hex, ...)."""
+
+
 class UnsupportedDeviceError(MmhashError, ValueError):
     """The device is neither ``"cpu"`` nor ``"cuda"``."""
 

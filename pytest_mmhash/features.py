@@ -119,9 +119,13 @@ def _plan_ndarray(a: Any, release: Release, device: str | None) -> Plan:
         # arrays to the GPU; this is what a processor returning tensors would hand over).
         import torch
 
+        import warnings
+
         native = a.astype(a.dtype.newbyteorder("="), copy=False)
         try:
-            t = torch.from_numpy(np.ascontiguousarray(native))
+            with warnings.catch_warnings():  # read-only (memory-mapped) arrays: we never write
+                warnings.simplefilter("ignore", UserWarning)
+                t = torch.from_numpy(np.ascontiguousarray(native))
         except TypeError as e:
             raise UnhashableFeatureError(
                 f"numpy dtype {a.dtype} has no torch equivalent, so it cannot be a CUDA tensor "

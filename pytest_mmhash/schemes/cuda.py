@@ -101,10 +101,10 @@ class NumpyBackend:
         return int(x.sum(dtype=np.int64))
 
 
-def _backend() -> Backend:
+def _backend(nbytes: int) -> Backend:
     from . import _compiled
 
-    return _compiled.backend() or NumpyBackend()
+    return _compiled.backend(nbytes) or NumpyBackend()
 
 
 def word_blocks(stream: ByteStream, block_words: int = BLOCK_WORDS) -> Iterator[tuple[int, np.ndarray]]:
@@ -152,7 +152,7 @@ def gpu_tile_fmix32(stream: ByteStream) -> int:
     if stream.nbytes == 0:
         return 0
     padded = stream.nbytes + (-stream.nbytes % 4)
-    backend = _backend()
+    backend = _backend(stream.nbytes)
     acc = sum(backend.tile_sum(w, start, padded) for start, w in word_blocks(stream))
     return _splitmix64_finalize(acc)
 
@@ -168,12 +168,12 @@ def _require_words(stream: ByteStream, scheme: str) -> None:
 def gpu_xor_int64(stream: ByteStream) -> int:
     """``gpu-xor-int64`` (0.4.7-0.4.10.post2): a wrapping int64 sum, returned signed."""
     _require_words(stream, "gpu-xor-int64")
-    backend = _backend()
+    backend = _backend(stream.nbytes)
     return _signed(sum(backend.xor64_sum(w, start) for start, w in word_blocks(stream)), 64)
 
 
 def gpu_xor_int32(stream: ByteStream) -> int:
     """``gpu-xor-int32`` (0.4.6.post5, Triton 3.2.0 semantics): int32 words, summed into int64."""
     _require_words(stream, "gpu-xor-int32")
-    backend = _backend()
+    backend = _backend(stream.nbytes)
     return _signed(sum(backend.xor32_sum(w, start) for start, w in word_blocks(stream)), 64)

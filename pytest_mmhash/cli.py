@@ -1,0 +1,272 @@
+"""The ``mmhash`` command: hash feature files, folders and images as a given SGLang release would.
+
+Exit status: 0 success; 2 bad input (unreadable file, bad version, bad device, ...); 3 a feature
+that SGLang itself cannot hash at that version (or whose hash it cannot reproduce).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator, Sequence
+
+from . import versions as V
+from .errors import MmhashError
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_UNHASHABLE = 0, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mmhash",
+        description="Compute the multimodal item hash and pad value(s) that a given SGLang release "
+        "computes for a feature, on its CPU path or its CUDA path, without SGLang or a GPU.",
+        epilog="Also: mmhash upgrade-report GOLDEN_DIR --to V (which golden entries change "
+        "between releases). Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
+    )
+    p.add_argument("paths", nargs="*", metavar="FILE|DIR",
+                   help=".pt .pth .npy .npz .safetensors or an image; folders are walked recursively")
+    p.add_argument("--sglang-version", metavar="V",
+                   help="release to emulate (default: the installed sglang's, else the newest known)")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="hash path; default: where the tensors are (files load to CPU)")
+    p.add_argument("--cuda", action="store_const", const="cuda", dest="device",
+                   help="alias of --device cuda (old helper flag)")
+    p.add_argument("--tensor", action="store_true",
+                   help="read every FILE with torch.load (weights_only) whatever its extension")
+    p.add_argument("--key", metavar="K", help="hash only this entry of a container (.npz, .safetensors, dict .pt)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line per result")
+    p.add_argument("--allow-newer", action="store_true",
+                   help="accept a version newer than the newest known release (uses its schemes, warns)")
+    p.add_argument("--mm-hash", metavar="HEX", action="append", default=[],
+                   help="pad values of a caller-supplied mm_hashes entry (0.5.13+)")
+    p.add_argument("--identity", metavar="HEX64", action="append", default=[],
+                   help="pad values of a 32-byte set_identity() identity (0.5.23+)")
+    p.add_argument("--hash", metavar="INT", action="append", default=[], dest="hashes",
+                   help="pad values of an item hash set with set_hash()")
+    p.add_argument("--namespace", metavar="sha256:HEX64",
+                   help="apply ns-mix-v1 (0.5.18+) to every hash before deriving pads")
+    p.add_argument("--list-versions", action="store_true", help="print release ranges and their scheme ids")
+    p.add_argument("-j", "--jobs", type=int, default=0,
+                   help="files hashed in parallel (default: number of CPUs, at most 4)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress line on stderr (default: on when stderr is a terminal and >1 file)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["upgrade-report"]:
+        from .upgrade import main as upgrade_main
+
+        return upgrade_main(args_list[1:])
+    args = _parser().parse_args(args_list)
+    if args.list_versions:
+        _list_versions(args.json)
+        return EXIT_OK
+    if not (args.paths or args.mm_hash or args.identity or args.hashes):
+        _parser().print_usage(sys.stderr)
+        print("mmhash: error: give a FILE or DIR, --mm-hash, --identity, --hash or --list-versions",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        release_note = _version_note(args.sglang_version)
+        V.resolve(args.sglang_version, allow_newer=args.allow_newer)  # fail fast, once
+    except MmhashError as e:
+        return _fail(e, None)
+    out = _Output(args.json, release_note)
+    status = EXIT_OK
+    for label, make in _given_hashes(args):
+        status = _worst(status, out.emit_one(label, make))
+    if args.paths:
+        status = _worst(status, _hash_paths(args, out))
+    return status
+
+
+def _worst(a: int, b: int) -> int:
+    """Bad input (2) outranks unhashable (3), which outranks success (0)."""
+    return EXIT_BAD_INPUT if EXIT_BAD_INPUT in (a, b) else max(a, b)
+
+
+def _fail(e: BaseException, label: str | None) -> int:
+    msg = str(e)
+    prefix = f"{label}: " if label and not msg.startswith(label) else ""
+    print(f"mmhash: error: {prefix}{msg}", file=sys.stderr)
+    return getattr(e, "exit_code", EXIT_BAD_INPUT)
+
+
+def _version_note(version: str | None) -> str:
+    if version is not None:
+        return "given"
+    installed = V.installed_sglang_version()
+    return f"installed sglang {installed}" if installed else "newest known release; sglang is not installed"
+
+
+def _list_versions(as_json: bool) -> None:
+    rows = []
+    for era in V.eras():
+        members = V.RELEASES[V.RELEASES.index(era.first) : V.RELEASES.index(era.last) + 1]
+        mods = ["mask64"] if era.mask64 else []
+        rows.append({"first": era.first, "last": era.last, "cpu": era.cpu, "cuda": era.cuda,
+                     "pad": era.pad, "modifiers": mods, "releases": list(members)})
+    if as_json:
+        for r in rows:
+            print(json.dumps(r))
+        return
+    print(f"{'releases':<28} {'cpu':<18} {'cuda':<18} {'pad':<14} modifiers")
+    for r in rows:
+        span = r["first"] if r["first"] == r["last"] else f"{r['first']} - {r['last']}"
+        print(f"{span:<28} {r['cpu']:<18} {r['cuda']:<18} {r['pad']:<14} {' '.join(r['modifiers'])}")
+    print(f"{len(V.RELEASES)} releases known, newest {V.NEWEST}. "
+          "py-hash-v0 and processor-py-hash are Python hash() values: not reproducible.")
+
+
+def _given_hashes(args: argparse.Namespace) -> Iterator[tuple[tuple[str, str], Any]]:
+    from . import api
+
+    kw = {"sglang_version": args.sglang_version, "allow_newer": args.allow_newer}
+
+    def mixed(item: Any) -> Any:
+        return api.namespaced(item.hash, args.namespace, **kw) if args.namespace else item
+
+    for text in args.mm_hash:
+        yield ("mm_hash", text), lambda t=text: mixed(api.from_mm_hash(t, **kw))
+    for text in args.identity:
+        yield ("identity", text), lambda t=text: api.from_identity(t, **kw)
+    for text in args.hashes:
+        yield ("hash", text), lambda t=text: mixed(api.from_hash(_parse_int(t), **kw))
+
+
+def _parse_int(text: str) -> int:
+    from .errors import BadArgumentError
+
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise BadArgumentError(f"--hash {text!r} is not an integer") from None
+
+
+def _hash_paths(args: argparse.Namespace, out: "_Output") -> int:
+    from .loaders import iter_paths
+
+    status = EXIT_OK
+    try:
+        files = list(iter_paths(args.paths))
+    except MmhashError as e:
+        status = _worst(status, _fail(e, None))
+        files = [p for p in args.paths if not os.path.isdir(p)]
+    jobs = args.jobs or min(4, os.cpu_count() or 1)
+    progress = _Progress(len(files), args.progress)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for results in pool.map(lambda f: _hash_file(f, args), files):
+            progress.step()
+            for label, result in results:
+                if isinstance(result, BaseException):
+                    progress.clear()
+                    status = _worst(status, _fail(result, label))
+                else:
+                    out.emit(*result)
+    progress.clear()
+    return status
+
+
+def _hash_file(path: str, args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """Every result of one file as ``(label, (LoadedFeature, MMHash) | exception)``."""
+    from . import api
+    from .loaders import iter_features
+
+    results: list[tuple[str, Any]] = []
+    try:
+        for loaded in iter_features(path, args.key, as_tensor=args.tensor):
+            label = path if loaded.key is None else f"{path}[{loaded.key}]"
+            try:
+                item = api.hash_feature(loaded.feature, sglang_version=args.sglang_version,
+                                        device=args.device, allow_newer=args.allow_newer)
+                if args.namespace:
+                    item = api.namespaced(item.hash, args.namespace,
+                                          sglang_version=args.sglang_version, allow_newer=args.allow_newer)
+                results.append((label, (loaded, item)))
+            except MmhashError as e:
+                results.append((label, e))
+    except MmhashError as e:
+        results.append((path, e))
+    return results
+
+
+class _Output:
+    """Prints results as the old helper's lines plus details, or as JSON lines."""
+
+    def __init__(self, as_json: bool, version_note: str) -> None:
+        self.as_json = as_json
+        self.version_note = version_note
+        self.count = 0
+
+    def emit_one(self, given: tuple[str, str], make: Any) -> int:
+        """Print the item of a given hash, mm_hash or identity (``given`` = (kind, text))."""
+        try:
+            item = make()
+        except MmhashError as e:
+            return _fail(e, f"--{given[0].replace('_', '-')} {given[1]}")
+        self._print(None, None, None, item, {given[0]: given[1]})
+        return EXIT_OK
+
+    def emit(self, loaded: Any, item: Any) -> None:
+        self._print(loaded.path, loaded.key, loaded.note, item)
+
+    def _print(self, path: str | None, key: str | None, note: str | None, item: Any,
+               given: dict[str, str] | None = None) -> None:
+        record = {"path": path, "key": key, **item.to_dict(), "version_source": self.version_note}
+        if given:
+            record["input"] = given
+        if note:
+            record["note"] = note
+        if self.as_json:
+            print(json.dumps(record), flush=True)
+            return
+        if self.count:
+            print()
+        self.count += 1
+        name = path if key is None else f"{path} [{key}]"
+        if given:
+            name = " ".join(f"{k} {v}" for k, v in given.items())
+        print(f"{name}")
+        print(f"  SGLang version: {item.sglang_version} ({self.version_note})")
+        print(f"  Path: {item.device or '-'}    Schemes: {item.hash_scheme}, {item.pad_scheme}"
+              + "".join(f", {m}" for m in item.modifiers))
+        print(f"Hash value: {item.hash}")
+        print(f"Hash hex: {item.hex}")
+        print(f"Pad value: {item.pad_value}")
+        if len(item.pad_values) > 1:
+            print(f"Pad values: {list(item.pad_values)}")
+        if note:
+            print(f"  Note: {note}")
+
+
+class _Progress:
+    """A one-line progress counter on stderr for long runs on a terminal."""
+
+    def __init__(self, total: int, enabled: bool | None) -> None:
+        self.total = total
+        self.done = 0
+        self.on = enabled if enabled is not None else (total > 1 and sys.stderr.isatty())
+
+    def step(self) -> None:
+        self.done += 1
+        if self.on:
+            width = 30
+            filled = width * self.done // max(1, self.total)
+            sys.stderr.write(f"\rmmhash [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.on:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
