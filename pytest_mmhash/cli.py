@@ -69,8 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _list_versions(args.json)
         return EXIT_OK
     if not (args.paths or args.mm_hash or args.identity or args.hashes):
-        _parser().print_usage(sys.stderr)
-        print("mmhash: error: give a FILE or DIR, --mm-hash, --identity, --hash or --list-versions",
+        print("mmhash: error: give a FILE or DIR, --mm-hash, --identity, --hash or --list-versions (see mmhash --help)",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
