@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import versions as V
@@ -165,7 +165,7 @@ def from_identity(identity: bytes | str, *, sglang_version: str | None = None, a
             f"an identity is 32 bytes, got {len(identity)}: sglang's set_identity raises ValueError"
         )
     item = _item(pad.hash_of_identity(identity), release, None, "identity")
-    return MMHash(**{**item.__dict__, "pad_values": pad.wide4_from_identity(identity)})
+    return replace(item, pad_values=pad.wide4_from_identity(identity))
 
 
 def namespaced(h: int, namespace: str, *, sglang_version: str | None = None, allow_newer: bool = False) -> MMHash:
