@@ -3,7 +3,7 @@
 #
 #   tools/install-sglang.sh VERSION VENV_DIR
 #
-# VERSION is a recipe release (0.5.23, 0.5.5, 0.4.10): VENV_DIR gets torch==2.13.0 + numpy,
+# VERSION is a recipe release (0.5.23, 0.5.5, 0.4.10, 0.4.6.post5): VENV_DIR gets torch==2.13.0 + numpy,
 #   `pip install --no-deps sglang==VERSION` and requirements/sglang-VERSION.txt.
 # Any other VERSION runs through the venv of its host recipe (see host_recipe below): the host
 #   recipe is installed into VENV_DIR first if VENV_DIR does not hold it yet, then the wheel of
@@ -27,8 +27,10 @@ ver_le() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$1" ]; }
 host_recipe() {
   local v=$1
   if ver_le 0.4.9.post4 "$v" && ver_le "$v" 0.4.10.post2; then echo 0.4.10
+  elif [ "$v" = 0.4.6.post5 ]; then echo 0.4.6.post5   # stretch recipe: Triton 3.2.0 + numpy<2
   elif ver_le 0.5.1 "$v" && ver_le "$v" 0.5.5; then echo 0.5.5
-  elif ver_le 0.5.6 "$v" && ver_le "$v" 0.5.23; then echo 0.5.23
+  # 0.5.12-0.5.19 clash with transformers 5.24, 0.5.20 needs xgrammar (spec §3): refused.
+  elif { ver_le 0.5.6 "$v" && ver_le "$v" 0.5.11.post99; } || { ver_le 0.5.21 "$v" && ver_le "$v" 0.5.23; }; then echo 0.5.23
   fi
 }
 
@@ -44,7 +46,9 @@ install_recipe() {
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   local pip="$VENV/bin/pip"
   # torch first, from the local CPU wheel; every later step is pinned to it so pip never pulls another.
-  "$pip" install -q torch==2.13.0 numpy
+  local numpy_req
+  numpy_req=$(grep -i '^numpy' "$req" | head -n1 || true)
+  "$pip" install -q torch==2.13.0 "${numpy_req:-numpy}"
   "$pip" install -q --no-deps "sglang==$v"
   "$pip" install -q -r "$req" -c <(echo torch==2.13.0)
   if "$pip" show -q sgl-kernel >/dev/null 2>&1; then

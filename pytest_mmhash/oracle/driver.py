@@ -21,6 +21,7 @@ CLI: ``python -m pytest_mmhash.oracle.driver --selftest`` prints the spec §5 ve
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 from typing import Any
@@ -57,6 +58,9 @@ def _sglang() -> dict[str, Any]:
     if _mods:
         return _mods
     from pytest_mmhash.oracle.shims import apply_shims
+
+    if os.environ.get("SGLANG_MM_SKIP_COMPUTE_HASH", "").lower() in ("1", "true", "yes"):
+        raise RuntimeError("SGLANG_MM_SKIP_COMPUTE_HASH is set: SGLang would return random uuid4 hashes")
 
     apply_shims()
     if not _REAL_CUDA:  # 0.4.9.post5-0.4.10.post2 launch the kernel inside torch.cuda.device(...)
@@ -95,10 +99,13 @@ def _err(e: BaseException) -> dict[str, str]:
     return {"error": f"{type(e).__name__}: {lines[0] if lines else ''}"}
 
 
-def _make_item(feature: Any) -> Any:
-    """Build SGLang's own ``MultimodalDataItem(modality=IMAGE, feature=feature)``."""
+def _make_item(feature: Any, preset_hash: int | None = None) -> Any:
+    """Build SGLang's own ``MultimodalDataItem(modality=IMAGE, feature=feature[, hash=preset_hash])``."""
     sb = _sglang()["schedule_batch"]
-    return sb.MultimodalDataItem(modality=sb.Modality.IMAGE, feature=feature)
+    kw: dict[str, Any] = {} if preset_hash is None else {"hash": preset_hash}
+    field = "feature" if "feature" in inspect.signature(sb.MultimodalDataItem).parameters else "pixel_values"
+    kw[field] = feature  # releases before 0.4.9.post3 hash pixel_values for images
+    return sb.MultimodalDataItem(modality=sb.Modality.IMAGE, **kw)
 
 
 def _item_result(item: Any) -> dict[str, Any]:
@@ -107,11 +114,15 @@ def _item_result(item: Any) -> dict[str, Any]:
     return {"hash": int(item.hash), "pad_values": [int(p) for p in pads] if pads else [int(item.pad_value)]}
 
 
-def real_item(feature: Any, device: str) -> dict[str, Any]:
-    """Run SGLang's ``MultimodalDataItem.set_pad_value`` on ``feature``; hash and pads, or the error."""
+def real_item(feature: Any, device: str, preset_hash: int | None = None) -> dict[str, Any]:
+    """Run SGLang's ``MultimodalDataItem.set_pad_value`` on ``feature``; hash and pads, or the error.
+
+    ``preset_hash`` is passed to the constructor as ``hash=`` (a hash supplied before set_pad_value).
+    """
     feature = _to_device(feature, device)
+    _sglang()  # import problems are the harness's, not a per-feature SGLang error
     try:
-        item = _make_item(feature)
+        item = _make_item(feature, preset_hash)
         item.set_pad_value()
         return _item_result(item)
     except Exception as e:  # the real SGLang exception, reported as is
@@ -119,8 +130,18 @@ def real_item(feature: Any, device: str) -> dict[str, Any]:
 
 
 def real_hash(feature: Any, device: str) -> int:
-    """SGLang's own ``mm_utils.hash_feature`` on ``feature`` (raises what SGLang raises)."""
-    return int(_sglang()["mm_utils"].hash_feature(_to_device(feature, device)))
+    """SGLang's own ``mm_utils.hash_feature`` on ``feature`` (raises what SGLang raises).
+
+    Releases before 0.4.9 nest ``hash_feature`` inside ``set_pad_value``; there the hash is
+    ``item.hash`` after SGLang's own ``set_pad_value`` (which always recomputes it).
+    """
+    feature = _to_device(feature, device)
+    hf = getattr(_sglang()["mm_utils"], "hash_feature", None)
+    if hf is not None:
+        return int(hf(feature))
+    item = _make_item(feature)
+    item.set_pad_value()
+    return int(item.hash)
 
 
 # ---------------------------------------------------------------- selftest (spec §5)
@@ -149,6 +170,7 @@ _CPU = {
                    "M": 16533680723886250405, "I": 13589998309442005720},
 }
 _GPU = {
+    "gpu-xor-int32": {"A": 1059033198886, "B8": 3060212859, "M": 5395639539, "B7": "RuntimeError"},
     "gpu-xor-int64": {"A": -1899298369056619034, "B8": 24157705902139387, "M": -8123164300371323469,
                       "B7": "RuntimeError"},
     "gpu-tile-fmix32": {"A": 14660478606431258911, "B7": 7695844872513631682, "I": 4588543558511414631,
@@ -169,6 +191,8 @@ def _expected(version: str, device: str, name: str) -> tuple[Any, Any]:
     k = _vkey(version)
     if device == "cpu":
         h = _CPU["sha256-f32" if k < _vkey("0.5.10") else "sha256-raw"].get(name)
+    elif k == _vkey("0.4.6.post5"):
+        h = _GPU["gpu-xor-int32"].get(name)
     elif _vkey("0.4.7") <= k < _vkey("0.5.1"):
         h = _GPU["gpu-xor-int64"].get(name)
     elif k >= _vkey("0.5.1"):

@@ -46,6 +46,68 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """Nothing to execute."""
 
 
+class _AnyMeta(type):
+    """Metaclass of permissive placeholders: any attribute, call, subscript or ``|`` gives another one."""
+
+    def __getattr__(cls, name: str) -> Any:
+        """Return a new placeholder for any non-dunder attribute."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _any(name)
+
+    def __call__(cls, *a: Any, **k: Any) -> Any:
+        """Act as an identity decorator on one callable, otherwise return a placeholder."""
+        if len(a) == 1 and callable(a[0]) and not k:
+            return a[0]
+        return _any("result")
+
+    def __getitem__(cls, key: Any) -> Any:
+        """Return a placeholder."""
+        return _any("item")
+
+    def __or__(cls, other: Any) -> Any:
+        """Return a placeholder (type unions in annotations)."""
+        return _any("union")
+
+    __ror__ = __or__
+
+
+def _any(name: str) -> Any:
+    """A new permissive placeholder class (usable as value, base class, decorator or type)."""
+    return _AnyMeta(name, (), {})
+
+
+class _AnyModule(types.ModuleType):
+    """A package whose every public attribute is a permissive placeholder."""
+
+    __path__: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        """Return a placeholder for any non-dunder attribute."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _any(name)
+
+
+class _AnyFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves ``vllm*`` and ``decord*`` as permissive placeholder packages."""
+
+    roots = ("vllm", "decord")
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        """Claim the stubbed roots and their submodules."""
+        if name.split(".")[0] in self.roots:
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        """Create the placeholder module."""
+        return _AnyModule(spec.name)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Nothing to execute."""
+
+
 def _amx_shim() -> None:
     """(1) sglang 0.4.x calls ``torch._C._cpu._is_amx_tile_supported``, removed from newer torch."""
     import torch
@@ -58,6 +120,12 @@ def _sgl_kernel_shim() -> None:
     """(2) stub ``sgl_kernel*`` (0.4.x, 0.5.6-0.5.10 import it at module level; it cannot load on CPU)."""
     if not any(isinstance(f, _StubFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _StubFinder())
+
+
+def _vllm_shim() -> None:
+    """(4) harness-only, not in spec §3: placeholder ``vllm``/``decord`` so 0.4.6.post5-0.4.8.post1 import."""
+    if not any(isinstance(f, _AnyFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AnyFinder())
 
 
 def _torchvision_shim() -> None:
@@ -108,15 +176,32 @@ def needs_sgl_kernel_stub(version: str) -> bool:
     return (0, 4, 0) <= k < (0, 5, 0) or (0, 5, 6) <= k <= (0, 5, 10)
 
 
-def apply_shims(sgl_kernel: bool | None = None) -> list[str]:
-    """Apply shims (1) and (3) always, and (2) as asked; None means ``SHIM_SGL_KERNEL``, else by release."""
+def needs_vllm_stub(version: str) -> bool:
+    """True for releases up to 0.4.8.post1, which import ``vllm`` at module level."""
+    head = version.split("+")[0]
+    base, _, post = head.partition(".post")
+    try:
+        k = tuple(int(x) for x in base.split(".")[:3]) + (int(post or 0),)
+    except ValueError:
+        return False
+    return k <= (0, 4, 8, 1)
+
+
+def _flag(env: str, version: str | None, rule: Any) -> bool:
+    """``env`` = 1/0 decides; unset means ``rule(version)`` for the importable sglang."""
+    value = os.environ.get(env)
+    if value is not None:
+        return value == "1"
+    return version is not None and bool(rule(version))
+
+
+def apply_shims(sgl_kernel: bool | None = None, vllm: bool | None = None) -> list[str]:
+    """Apply shims (1) and (3) always; (2) and (4) as asked, else by env var, else by release."""
+    version = importable_sglang_version()
     if sgl_kernel is None:
-        env = os.environ.get("SHIM_SGL_KERNEL")
-        if env is not None:
-            sgl_kernel = env == "1"
-        else:
-            version = importable_sglang_version()
-            sgl_kernel = version is not None and needs_sgl_kernel_stub(version)
+        sgl_kernel = _flag("SHIM_SGL_KERNEL", version, needs_sgl_kernel_stub)
+    if vllm is None:
+        vllm = _flag("SHIM_STUB_VLLM", version, needs_vllm_stub)
     _amx_shim()
     _applied.add("amx")
     _torchvision_shim()
@@ -124,4 +209,7 @@ def apply_shims(sgl_kernel: bool | None = None) -> list[str]:
     if sgl_kernel:
         _sgl_kernel_shim()
         _applied.add("sgl_kernel")
+    if vllm:
+        _vllm_shim()
+        _applied.add("vllm")
     return sorted(_applied)
