@@ -110,3 +110,12 @@ def test_requires_grad_and_hex():
     x = torch.arange(4.0, requires_grad=True)
     r = hash_feature(x, sglang_version="0.4.10", device="cuda")
     assert r.hex == format(r.hash & (2**64 - 1), "016x") and len(r.hex) == 16
+
+
+@pytest.mark.parametrize("version", ["0.4.10", "0.5.9", "0.5.10", "0.5.23"])
+def test_numpy_layouts_measured_with_real_sglang(version):
+    # Values from real sglang hash_feature (requirements/README.md, oracle harness): a big-endian
+    # array hashes its stored bytes (np.ascontiguousarray keeps the byte order), Fortran == C.
+    assert h(np.arange(6, dtype=">f4"), version, "cpu") == 18127573984665611405
+    fortran = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+    assert h(fortran, version, "cpu") == 3017843382285002014
