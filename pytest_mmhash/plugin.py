@@ -1,0 +1,419 @@
+"""pytest plugin (entry point ``mmhash``): golden regression items, the ``gpu`` marker and fixtures.
+
+Thin glue over :mod:`pytest_mmhash.golden`. It imports nothing heavy at module level (no torch,
+numpy or even :mod:`pytest_mmhash.api`), so a pytest run that does not use it stays as fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+_OPTIONS = (  # (option, ini key, kind, help)
+    ("--mmhash-golden", "mmhash_golden", "string",
+     "golden dir (with manifest.json): collect one item per (entry, cpu/cuda path)"),
+    ("--mmhash-sglang-version", "mmhash_sglang_version", "string",
+     "recorded sglang release to check (default: the manifest pin)"),
+    ("--mmhash-impl", "mmhash_impl", "string",
+     "what golden items check: engine (default), sglang (the installed real SGLang) or MODULE:CALLABLE"),
+    ("--mmhash-update", "mmhash_update", "bool",
+     "(re)record golden values from the installed real SGLang (never in CI)"),
+    ("--mmhash-repin", "mmhash_repin", "bool",
+     "with --mmhash-update: record the installed sglang although it differs from the pin, and make it the pin"),
+    ("--mmhash-require-gpu", "mmhash_require_gpu", "bool",
+     "a missing CUDA device is an error, not a skip; cuda-path golden items run on the GPU"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register each option and its ini key (pytest-mpl style: the command line wins)."""
+    group = parser.getgroup("mmhash", "multimodal item hashes of SGLang releases (pytest-mmhash)")
+    for opt, ini, kind, help_ in _OPTIONS:
+        if kind == "bool":
+            group.addoption(opt, action="store_true", default=None, help=help_)
+        else:
+            group.addoption(opt, action="store", default=None, metavar=opt.split("-")[-1].upper(), help=help_)
+        parser.addini(ini, help_, type="bool" if kind == "bool" else "string", default=False if kind == "bool" else None)
+
+
+@dataclass
+class _Settings:
+    golden: Path | None
+    golden_arg: str | None
+    version: str | None
+    impl: str
+    update: bool
+    repin: bool
+    require_gpu: bool
+
+
+@dataclass
+class _Run:
+    """Per-session state of a golden run (kept in ``config.stash``)."""
+
+    settings: _Settings
+    manifest: Any  # golden.Manifest
+    manifest_bytes: bytes
+    release: str
+    impl: Any  # golden.Impl
+    recorded: list = field(default_factory=list)  # golden.Recorded, this process or collected from workers
+    crashed_workers: int = 0
+    report: list[str] = field(default_factory=list)
+
+
+_SETTINGS = pytest.StashKey[_Settings]()
+_RUN = pytest.StashKey[_Run]()
+_CUDA = pytest.StashKey[bool]()
+
+
+def _setting(config: pytest.Config, opt: str, ini: str) -> Any:
+    """The command-line value, else the ini value (paths relative to the ini file's dir)."""
+    value = config.getoption(opt.lstrip("-").replace("-", "_"))
+    if value is not None:
+        return value
+    value = config.getini(ini)
+    if ini == "mmhash_golden" and value:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return str(base / value)
+    return value or None
+
+
+def _settings(config: pytest.Config) -> _Settings:
+    """Every mmhash option, command line over ini, with the golden dir made absolute."""
+    get = {ini: _setting(config, opt, ini) for opt, ini, _, _ in _OPTIONS}
+    golden = get["mmhash_golden"]
+    path = Path(golden) if golden else None
+    if path is not None:
+        path = (config.invocation_params.dir / path).resolve()
+    return _Settings(path, golden, get["mmhash_sglang_version"], get["mmhash_impl"] or "engine",
+                     bool(get["mmhash_update"]), bool(get["mmhash_repin"]), bool(get["mmhash_require_gpu"]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``gpu`` marker; with a golden dir, load the manifest and refuse bad setups early."""
+    config.addinivalue_line(
+        "markers", "gpu: needs a CUDA device; skipped without one, an error under --mmhash-require-gpu")
+    s = config.stash[_SETTINGS] = _settings(config)
+    if s.golden is None:
+        for flag, on in (("--mmhash-update", s.update), ("--mmhash-repin", s.repin)):
+            if on:
+                raise pytest.UsageError(f"{flag} needs --mmhash-golden DIR (or the mmhash_golden ini key)")
+        return
+    from . import golden
+
+    try:
+        config.stash[_RUN] = _start(s, golden)
+    except golden.MmhashError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+def _start(s: _Settings, golden: Any) -> _Run:
+    """Load the manifest, pick the release to check (or record) and the implementation; refuse bad setups."""
+    path = golden.manifest_path(s.golden)
+    data = golden.read_bytes(path)
+    manifest = golden.parse(data, path.parent, str(path))
+    if s.update:
+        impl, release = _recorder(s, manifest, golden)
+    else:
+        if s.repin:
+            raise golden.GoldenError("--mmhash-repin only makes sense with --mmhash-update")
+        release = _checked_release(s, manifest)
+        impl = golden.resolve_impl(s.impl)
+        if impl.release not in (None, release):
+            raise golden.GoldenError(
+                f"--mmhash-impl sglang runs the installed sglang {impl.release}, but sglang {release} is "
+                f"being checked: pass --mmhash-sglang-version {impl.release}, or use a venv with sglang=={release}")
+    return _Run(s, manifest, data, release, impl)
+
+
+def _recorder(s: _Settings, manifest: Any, golden: Any) -> tuple[Any, str]:
+    """The real SGLang that --mmhash-update records from: refuses CI, other impls, missing or mismatched sglang."""
+    if "CI" in os.environ:
+        raise golden.GoldenError(
+            "--mmhash-update is refused when the CI environment variable is set: golden values are "
+            "recorded on purpose, by a person, from real SGLang; never by a CI job")
+    if s.impl != "engine":
+        raise golden.GoldenError(f"--mmhash-update records from the installed real SGLang only; drop --mmhash-impl {s.impl}")
+    return golden.recording_impl(_release(s.version) if s.version else None, manifest.pin, s.repin)
+
+
+def _release(version: str) -> str:
+    """The canonical release a user-given version names (``v0.5.23`` -> ``0.5.23``)."""
+    from .versions import resolve
+
+    return resolve(version).version
+
+
+def _checked_release(s: _Settings, manifest: Any) -> str:
+    """The recorded release to check: --mmhash-sglang-version, else the pin; it must have values."""
+    from .errors import GoldenError
+
+    release = _release(s.version) if s.version else manifest.pin
+    recorded = manifest.releases()
+    if release not in recorded:
+        raise GoldenError(
+            f"{manifest.path}: no values are recorded for sglang {release} (recorded releases: "
+            f"{', '.join(recorded) or 'none yet'}); record them with --mmhash-update in a venv with "
+            f"sglang=={release}, or pick a recorded release with --mmhash-sglang-version")
+    return release
+
+
+# --------------------------------------------------------------------------- collection
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Claim the golden manifest when collection reaches it (a path or node id on the command line)."""
+    run = parent.config.stash.get(_RUN, None)
+    if run is not None and file_path == run.manifest.path:
+        return GoldenFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Add the golden items when the manifest was not collected from the arguments (before -k/-m)."""
+    run = config.stash.get(_RUN, None)
+    if run is None or any(isinstance(i, _GoldenNode) for i in items):
+        return
+    items.extend(GoldenFile.from_parent(session, path=run.manifest.path).collect())
+
+
+class GoldenFile(pytest.File):
+    """The manifest: one item per (entry, path), plus one failing item per unlisted feature file."""
+
+    def collect(self) -> list[pytest.Item]:
+        """Build the items from the manifest loaded at configure time."""
+        from . import golden
+
+        run = self.config.stash[_RUN]
+        items: list[pytest.Item] = [
+            GoldenItem.from_parent(self, name=f"{e.id}[{d}]", entry_id=e.id, device=d)
+            for e, d in golden.iter_items(run.manifest)
+        ]
+        items += [UnlistedFileItem.from_parent(self, name=f"unlisted[{f}]", file=f)
+                  for f in golden.unlisted_files(run.manifest)]
+        return items
+
+
+class _GoldenNode(pytest.Item):
+    """Shared behaviour of the golden items: readable failures, no plugin internals."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """Our own failures as plain text; anything else (a bug in an implementation) with its traceback."""
+        from .errors import MmhashError
+
+        if isinstance(excinfo.value, _Failure):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, MmhashError):
+            return f"{self.name}: {type(excinfo.value).__name__}: {excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+
+
+class _Failure(Exception):
+    """A golden check failure whose message is the whole report."""
+
+
+class GoldenItem(_GoldenNode):
+    """One golden entry on one path: check it (or record it under --mmhash-update)."""
+
+    def __init__(self, *, entry_id: str, device: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.entry_id, self.device = entry_id, device
+        run = self.config.stash[_RUN]
+        if device == "cuda" and run.settings.require_gpu:
+            self.add_marker("gpu")
+
+    def reportinfo(self) -> tuple[Path, None, str]:
+        """Location shown in reports: the manifest, the entry and the path."""
+        return self.path, None, f"golden {self.name}"
+
+    def runtest(self) -> None:
+        """Check the entry against the recorded value, or record real SGLang's value."""
+        __tracebackhide__ = True
+        from . import golden
+
+        run = self.config.stash[_RUN]
+        entry = run.manifest[self.entry_id]
+        if run.settings.update:
+            _record(self.config, run, golden.record_entry(run.manifest, entry, run.release, self.device, run.impl))
+            return
+        c = golden.check_entry(run.manifest, entry, run.release, self.device, run.impl,
+                               gpu=run.settings.require_gpu)
+        if c.problem is not None:
+            raise _Failure(golden.format_check(c, _update_command(self, run)))
+
+
+class UnlistedFileItem(_GoldenNode):
+    """A feature file under the golden dir that no entry names: always fails."""
+
+    def __init__(self, *, file: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.file = file
+
+    def reportinfo(self) -> tuple[Path, None, str]:
+        """Location shown in reports."""
+        return self.path, None, f"golden {self.name}"
+
+    def runtest(self) -> None:
+        """Fail: an unlisted feature file is either a forgotten entry or a leftover."""
+        __tracebackhide__ = True
+        run = self.config.stash[_RUN]
+        raise _Failure(
+            f"{run.manifest.root / self.file} is in the golden dir but no manifest entry names it: "
+            f"add an entry for it (with values recorded from real SGLang) or delete the file")
+
+
+def _update_command(item: pytest.Item, run: _Run) -> str:
+    """The exact command that re-records this item from real SGLang (its node id selects it)."""
+    s = run.settings
+    where = os.path.relpath(run.manifest.path, item.config.invocation_params.dir)
+    parts = ["pytest", "--mmhash-golden", s.golden_arg or str(s.golden), "--mmhash-update"]
+    if run.release != run.manifest.pin:
+        parts += ["--mmhash-sglang-version", run.release]
+    parts.append(f"{where}::{item.name}")
+    return f"{shlex.join(parts)}   # in a venv with real sglang=={run.release}"
+
+
+def _record(config: pytest.Config, run: _Run, rec: Any) -> None:
+    """Queue one recorded value; an xdist worker also hands it to the controller."""
+    run.recorded.append(rec)
+    if hasattr(config, "workeroutput"):
+        import json
+
+        config.workeroutput["mmhash_recorded"] = json.dumps([r.to_json() for r in run.recorded])
+
+
+# --------------------------------------------------------------------------- recording at session end
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect the values a worker recorded (a crashed worker blocks the write)."""
+    run = node.config.stash.get(_RUN, None)
+    if run is None or not run.settings.update:
+        return
+    if error is not None:
+        run.crashed_workers += 1
+        return
+    import json
+
+    from .golden import Recorded
+
+    payload = getattr(node, "workeroutput", {}).get("mmhash_recorded")
+    run.recorded += [Recorded.from_json(d) for d in json.loads(payload or "[]")]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Controller (or a run without xdist): write every recorded value once, atomically."""
+    run = session.config.stash.get(_RUN, None)
+    if run is None or not run.settings.update or hasattr(session.config, "workerinput"):
+        return
+    from . import golden
+
+    try:
+        run.report.append(_flush(run, golden, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED))
+    except golden.MmhashError as e:
+        run.report.append(f"mmhash: NOT written: {e}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _flush(run: _Run, golden: Any, interrupted: bool) -> str:
+    """Merge the recorded values into the manifest and write it once; a summary line."""
+    path = run.manifest.path
+    if interrupted or run.crashed_workers:
+        why = "the session was interrupted" if interrupted else f"{run.crashed_workers} xdist worker(s) crashed"
+        raise golden.GoldenError(f"{why}; {path} is unchanged (nothing is written from a partial run)")
+    if golden.read_bytes(path) != run.manifest_bytes:
+        raise golden.GoldenError(f"{path} changed on disk during the run; not overwriting it")
+    pin = run.release if run.settings.repin else None
+    prov = {run.release: golden.current_provenance(run.release)}
+    new = golden.record_values(run.manifest, run.recorded, prov, pin)
+    changed = golden.changed_count(run.manifest, new)
+    if not changed and pin in (None, run.manifest.pin):
+        return f"mmhash: {len(run.recorded)} values recorded from real sglang {run.release}; all already in {path}"
+    golden.write_manifest(new)
+    return (f"mmhash: recorded {len(run.recorded)} values from real sglang {run.release} into {path}: "
+            f"{changed} new or changed" + (f"; pin is now {run.release}" if pin else ""))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say what --mmhash-update wrote (or why it wrote nothing)."""
+    run = config.stash.get(_RUN, None)
+    for line in run.report if run else ():
+        terminalreporter.write_line(line, red=line.startswith("mmhash: NOT"), bold=True)
+
+
+# --------------------------------------------------------------------------- gpu marker
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip ``gpu`` items without CUDA (error under --mmhash-require-gpu); torch is checked lazily."""
+    if item.get_closest_marker("gpu") is None:
+        return
+    if not _cuda_available(item.config):
+        if item.config.stash[_SETTINGS].require_gpu:
+            pytest.fail("--mmhash-require-gpu: this test needs a CUDA device and torch.cuda.is_available() is False",
+                        pytrace=False)
+        pytest.skip("needs a CUDA device (torch.cuda.is_available() is False)")
+
+
+def _cuda_available(config: pytest.Config) -> bool:
+    if _CUDA not in config.stash:
+        try:
+            import torch
+
+            config.stash[_CUDA] = bool(torch.cuda.is_available())
+        except ImportError:
+            config.stash[_CUDA] = False
+    return config.stash[_CUDA]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def mmhash(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``mmhash(feature, **kw) -> MMHash``: :func:`pytest_mmhash.hash_feature`, defaulting to --mmhash-sglang-version."""
+    from .api import hash_feature
+
+    default = request.config.stash[_SETTINGS].version
+
+    def _mmhash(feature: Any, **kw: Any) -> Any:
+        kw.setdefault("sglang_version", default)
+        return hash_feature(feature, **kw)
+
+    return _mmhash
+
+
+@pytest.fixture
+def mmhash_equal(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``mmhash_equal(actual, expected, *, sglang_version=None, device=None)``: assert equal hash and pads."""
+    from .golden import assert_mmhash_equal
+
+    default = request.config.stash[_SETTINGS].version
+
+    def _equal(actual: Any, expected: Any, *, sglang_version: str | None = None, device: str | None = None) -> Any:
+        __tracebackhide__ = True
+        return assert_mmhash_equal(actual, expected, sglang_version=sglang_version or default, device=device)
+
+    return _equal
+
+
+@pytest.fixture
+def mmhash_golden(request: pytest.FixtureRequest) -> Any:
+    """The golden manifest of --mmhash-golden (read only): ``mmhash_golden[id].value(release, device)``."""
+    s = request.config.stash[_SETTINGS]
+    run = request.config.stash.get(_RUN, None)
+    if run is not None:
+        return run.manifest
+    if s.golden is None:
+        pytest.fail("the mmhash_golden fixture needs --mmhash-golden DIR (or the mmhash_golden ini key)", pytrace=False)
+    from .golden import load_manifest
+
+    return load_manifest(s.golden)

@@ -1,0 +1,193 @@
+"""``mmhash upgrade-report``: which golden entries change hash or pad values between two releases, and why.
+
+Both sides are computed with the engine (no SGLang needed), for every entry on both paths, and
+each change is attributed to the part of the scheme that causes it: a content scheme change
+(e.g. sha256-f32 -> sha256-raw, gpu-xor-int64 -> gpu-tile-fmix32), a pad scheme change, the
+``mask64`` modifier, or a feature-dependent change (e.g. bf16 only changes under sha256-raw).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from . import golden as G
+from .errors import MmhashError
+from .versions import SHA256_F32, SHA256_RAW
+
+CAUSES = ("content-scheme", "feature-dependent", "pad-scheme", "mask64", "error")
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One reason a value changes: ``kind`` is one of :data:`CAUSES`; ``detail`` says what exactly."""
+
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One (entry, path) whose hash or pad values differ between two releases."""
+
+    entry_id: str
+    device: str
+    from_version: str
+    to_version: str
+    before: dict[str, Any]  # manifest-form value ({"hash","hex","pad_values"}) or {"error": ...}
+    after: dict[str, Any]
+    causes: tuple[Cause, ...]
+    schemes_before: dict[str, Any] | None
+    schemes_after: dict[str, Any] | None
+
+    @property
+    def hash_changed(self) -> bool:
+        """Whether the stored item hash differs (an error on either side counts)."""
+        return self.before.get("hash", self.before.get("error")) != self.after.get("hash", self.after.get("error"))
+
+    @property
+    def pads_changed(self) -> bool:
+        """Whether the pad values differ (an error on either side counts)."""
+        return self.before.get("pad_values") != self.after.get("pad_values")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        d = asdict(self)
+        d.update(hash_changed=self.hash_changed, pads_changed=self.pads_changed)
+        return d
+
+
+def _changed(b: G.Observed, a: G.Observed) -> bool:
+    """Whether two engine results differ in value (two errors never count: neither has a value)."""
+    if b.is_error and a.is_error:
+        return False
+    return dict(b.value) != dict(a.value)
+
+
+def _leaves(feature: Any) -> list:
+    from .features import flatten_nested_list
+
+    return flatten_nested_list(feature) if isinstance(feature, list) else [feature]
+
+
+def _f32_raw_reason(feature: Any) -> str:
+    """Why sha256-f32 and sha256-raw read different bytes for this feature."""
+    dtypes = sorted({str(getattr(x, "dtype", type(x).__name__)).removeprefix("torch.") for x in _leaves(feature)})
+    if len(dtypes) > 1:
+        return f"a list mixing dtypes ({', '.join(dtypes)}) is promoted by torch.cat under sha256-f32 and hashed per part in its own dtype under sha256-raw"
+    if dtypes == ["bfloat16"]:
+        return "bf16 is upcast to fp32 before hashing under sha256-f32 and hashed as its raw 2-byte values under sha256-raw"
+    return f"sha256-f32 and sha256-raw read different bytes for dtype {dtypes[0] if dtypes else '?'}"
+
+
+def _hash_cause(feature: Any, b: G.Observed, a: G.Observed) -> Cause | None:
+    """What changes the stored hash, or None when it is unchanged."""
+    hb, ha = b.value["hash"], a.value["hash"]
+    if hb == ha:
+        return None
+    sb, sa = b.schemes["hash"], a.schemes["hash"]
+    if hb & G.M64 == ha & G.M64:
+        return Cause("mask64", f"mask64 stores h & (2^64-1): the signed hash {hb} is stored as {ha}" if ha >= 0
+                     else f"without mask64 the hash {hb} is stored signed, as {ha}")
+    if {sb, sa} == {SHA256_F32, SHA256_RAW}:
+        return Cause("feature-dependent", f"{sb} -> {sa}: {_f32_raw_reason(feature)}")
+    if sb != sa:
+        return Cause("content-scheme", f"{sb} -> {sa}")
+    return Cause("feature-dependent", f"{sb} in both releases, but they hash this feature's bytes differently")
+
+
+def _causes(feature: Any, b: G.Observed, a: G.Observed, old: str, new: str) -> tuple[Cause, ...]:
+    """Every part of the scheme that changes this feature's value."""
+    if b.is_error or a.is_error:
+        err = b.value if b.is_error else a.value
+        verbs = ("raises" if b.is_error else "hashes", "raises" if a.is_error else "hashes")
+        return (Cause("error", f"sglang {old} {verbs[0]}, sglang {new} {verbs[1]} ({err['error']})"),)
+    out = [c for c in [_hash_cause(feature, b, a)] if c]
+    pb, pa = b.schemes["pad"], a.schemes["pad"]
+    if pb != pa and b.value["pad_values"] != a.value["pad_values"]:
+        out.append(Cause("pad-scheme", f"{pb} -> {pa}"))
+    return tuple(out)
+
+
+def upgrade_report(golden_dir: str, to_version: str, from_version: str | None = None) -> list[Change]:
+    """The entries (and paths) whose hash or pad values change from ``from_version`` (default: the
+    manifest pin) to ``to_version``, each with the scheme parts that cause it; computed by the engine."""
+    from .versions import resolve
+
+    manifest = G.load_manifest(golden_dir)
+    old = resolve(from_version).version if from_version else manifest.pin
+    new = resolve(to_version).version
+    engine = G.resolve_impl("engine")
+    changes = []
+    for entry, device in G.iter_items(manifest):
+        feature = manifest.load(entry.id)
+        b, a = engine(feature, old, device), engine(feature, new, device)
+        if _changed(b, a):
+            changes.append(Change(entry.id, device, old, new, dict(b.value), dict(a.value),
+                                  _causes(feature, b, a, old, new), _schemes(b), _schemes(a)))
+    return changes
+
+
+def _schemes(o: G.Observed) -> dict[str, Any] | None:
+    return dict(o.schemes) if o.schemes else None
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mmhash upgrade-report",
+        description="Which golden entries change hash or pad values from one SGLang release to another, and why.")
+    p.add_argument("golden", help="golden dir (with manifest.json)")
+    p.add_argument("--to", required=True, dest="to_version", metavar="V", help="the release to upgrade to")
+    p.add_argument("--from", dest="from_version", metavar="V", help="the release to upgrade from (default: the pin)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return p
+
+
+def render_text(changes: list[Change], total: int, old: str, new: str) -> str:
+    """The human-readable report."""
+    lines = [f"sglang {old} -> {new}: {len(changes)} of {total} golden values change"]
+    counts = {k: sum(any(c.kind == k for c in ch.causes) for ch in changes) for k in CAUSES}
+    lines += [f"  {k}: {n}" for k, n in counts.items() if n]
+    for ch in changes:
+        lines.append(f"{ch.entry_id} [{ch.device}]")
+        lines.append(f"    before: {G.describe(ch.before)}")
+        lines.append(f"    after:  {G.describe(ch.after)}")
+        lines += [f"    cause:  {c.kind}: {c.detail}" for c in ch.causes]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``mmhash upgrade-report GOLDEN --to V [--from V] [--json]``; exit 0, or the error's exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        manifest = G.load_manifest(args.golden)
+        old, new = _versions(manifest, args)
+        changes = upgrade_report(args.golden, new, old)
+    except MmhashError as e:
+        print(f"mmhash upgrade-report: error: {e}", file=sys.stderr)
+        return e.exit_code
+    total = len(manifest.entries) * len(G.DEVICES)
+    if args.json:
+        print(json.dumps({"golden": args.golden, "from": old, "to": new, "values": total,
+                          "changes": [c.to_dict() for c in changes]}, indent=2))
+    else:
+        print(render_text(changes, total, old, new))
+    return 0
+
+
+def _versions(manifest: G.Manifest, args: argparse.Namespace) -> tuple[str, str]:
+    """The (from, to) releases the arguments name; from defaults to the pin."""
+    from .versions import resolve
+
+    return (resolve(args.from_version).version if args.from_version else manifest.pin,
+            resolve(args.to_version).version)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""The golden store library: schema validation, canonical atomic writes, merging, diagnosis, impls."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes import FakeDriver
+import torch
+
+from pytest_mmhash import MMHash, UnhashableFeatureError, hash_feature
+from pytest_mmhash import golden as G
+from pytest_mmhash.errors import GoldenError
+
+PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+PROV = {"sglang": "0.5.23", "torch": "2.13.0", "triton": "3.9.0", "numpy": "2.4.6", "python": "3.11.7",
+        "cuda_path": "triton-interpreter", "date": "2026-11-27"}
+
+
+def _value(x, release="0.5.23", device="cpu"):
+    m = hash_feature(x, sglang_version=release, device=device)
+    return {"hash": m.hash, "hex": m.hex, "pad_values": list(m.pad_values)}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """A small golden dir: three features, values for 0.5.23 on both paths."""
+    (tmp_path / "features").mkdir()
+    torch.save(torch.arange(10, dtype=torch.float32), tmp_path / "features/a.pt")
+    torch.save(torch.arange(7, dtype=torch.bfloat16), tmp_path / "features/b.pt")
+    np.save(tmp_path / "features/n.npy", np.arange(12, dtype=np.uint8))
+    entries = [G.make_entry(tmp_path, i, f) for i, f in (("b", "features/b.pt"), ("a", "features/a.pt"),
+                                                         ("n", "features/n.npy"))]
+    m = G.new_manifest(tmp_path, "0.5.23", entries)
+    feats = {"a": torch.arange(10, dtype=torch.float32), "b": torch.arange(7, dtype=torch.bfloat16),
+             "n": np.arange(12, dtype=np.uint8)}
+    ups = [G.Recorded(i, "0.5.23", d, _value(x, device=d)) for i, x in feats.items() for d in G.DEVICES]
+    G.write_manifest(G.record_values(m, ups, {"0.5.23": PROV}))
+    return tmp_path
+
+
+def _data(store: Path) -> dict:
+    return json.loads((store / "manifest.json").read_text())
+
+
+def _problems(data: dict, root: Path) -> str:
+    with pytest.raises(GoldenError) as ei:
+        G.validate(data, root, "m.json")
+    return str(ei.value)
+
+
+# ------------------------------------------------------------------ loading and validation
+
+
+def test_project_manifest_validates():
+    m = G.load_manifest(PROJECT_GOLDEN)
+    assert len(m.entries) * len(G.DEVICES) >= 48
+    assert not G.missing_files(m) and not G.unlisted_files(m)
+    assert all(G.content_sha256(m.root / e.file) == e.sha256 for e in m.entries)
+
+
+def test_load_round_trip(store: Path):
+    m = G.load_manifest(store)
+    assert m.ids == ("a", "b", "n") and m.pin == "0.5.23" and m.releases() == ("0.5.23",)
+    assert m["b"].value("0.5.23", "cpu") == _value(torch.arange(7, dtype=torch.bfloat16))
+    assert m["a"].value("0.5.9", "cpu") is None
+    assert torch.equal(m.load("a"), torch.arange(10, dtype=torch.float32))
+    with pytest.raises(KeyError, match="no golden entry 'zz'"):
+        m["zz"]
+
+
+def _break(path: list, value, delete: bool = False):
+    def apply(d: dict) -> dict:
+        d = copy.deepcopy(d)
+        node = d
+        for k in path[:-1]:
+            node = node[k]
+        if delete:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        return d
+    return apply
+
+
+SCHEMA_CASES = [
+    (_break(["entries", 1, "sha256"], "xyz"), "entries[1] (id 'b') field 'sha256': must be 64 lowercase hex digits"),
+    (_break(["entries", 0, "kind"], None, delete=True), "entries[0] (id 'a') field 'kind': missing"),
+    (_break(["entries", 0, "colour"], "red"), "entries[0] (id 'a') field 'colour': unknown field"),
+    (_break(["entries", 2, "id"], "a"), "entries[2] (id 'a') field 'id': duplicate of entries[0]"),
+    (_break(["entries", 0, "file"], "../outside.pt"), "entries[0] (id 'a') field 'file': must be a normalised relative path"),
+    (_break(["entries", 0, "file"], "/abs/a.pt"), "field 'file': must be a normalised relative path"),
+    (_break(["entries", 0, "values", "0.5.23", "cpu", "hex"], "0000000000000000"), "entries[0] (id 'a') field 'values'['0.5.23']['cpu']: 'hex' 0000000000000000 does not match 'hash'"),
+    (_break(["entries", 0, "values", "0.5.23", "cpu", "hash"], True), "'hash' must be an integer"),
+    (_break(["entries", 0, "values", "0.5.23", "gpu"], {"error": "TypeError: x"}), "['0.5.23']['gpu']: path must be 'cpu' or 'cuda'"),
+    (_break(["entries", 0, "values", "0.5.23", "cpu"], {"error": "no type here"}), "'error' must read 'ExceptionType: message'"),
+    (_break(["entries", 0, "values", "0.5.99"], {}), "['0.5.99']: key must be a known sglang release"),
+    (_break(["entries", 0, "values", "0.5.9"], {"cpu": {"error": "TypeError: x"}}), "release '0.5.9' has values but no provenance['0.5.9']"),
+    (_break(["provenance", "0.5.23", "cuda_path"], "gpu"), "provenance['0.5.23'] field 'cuda_path': must be one of"),
+    (_break(["provenance", "0.5.23", "sglang"], "0.5.22"), "provenance['0.5.23'] field 'sglang': '0.5.22' is not release 0.5.23"),
+    (_break(["format_version"], 2), "field 'format_version': this pytest-mmhash reads version 1, got 2; upgrade pytest-mmhash"),
+    (_break(["format"], "other"), "field 'format': must be 'pytest-mmhash-golden'"),
+    (_break(["pin"], "v0.5.23"), "field 'pin': must be a known sglang release"),
+    (_break(["entries"], {}), "field 'entries': must be a list"),
+]
+
+
+@pytest.mark.parametrize("mutate,message", SCHEMA_CASES, ids=[m.split(":")[0][:40] for _, m in SCHEMA_CASES])
+def test_schema_messages_locate_the_problem(store: Path, mutate, message):
+    assert message in _problems(mutate(_data(store)), store)
+
+
+def test_every_problem_is_reported_at_once(store: Path):
+    d = _data(store)
+    d["entries"][0]["sha256"] = "bad"
+    d["entries"][2]["key"] = ""
+    msg = _problems(d, store)
+    assert "2 problems" in msg and "entries[0] (id 'a')" in msg and "entries[2] (id 'n') field 'key'" in msg
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"a": 1,', "not valid JSON"),
+    ('{"format": 1, "format": 2}', "duplicate JSON key 'format'"),
+    ('{"x": NaN}', "NaN is not valid"),
+    ("[]", "the top level must be an object"),
+    ("[" * 100_000, "not a usable JSON manifest"),
+    ('{"x": ' + "9" * 5000 + "}", "not a usable JSON manifest"),
+])
+def test_unparseable_manifests(tmp_path: Path, text: str, message: str):
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(GoldenError, match=message):
+        G.load_manifest(tmp_path)
+
+
+def test_non_utf8_manifest(tmp_path: Path):
+    (tmp_path / "manifest.json").write_bytes(b"\x80{}")
+    with pytest.raises(GoldenError, match="not UTF-8"):
+        G.load_manifest(tmp_path)
+
+
+def test_missing_manifest(tmp_path: Path):
+    with pytest.raises(GoldenError, match="no golden manifest here"):
+        G.load_manifest(tmp_path)
+
+
+def test_symlink_escaping_the_golden_dir_is_refused(store: Path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "x.pt"
+    torch.save(torch.ones(2), outside)
+    (store / "features/a.pt").unlink()
+    (store / "features/a.pt").symlink_to(outside)
+    m = G.load_manifest(store)
+    with pytest.raises(GoldenError, match="resolves outside"):
+        m.load("a")
+
+
+# ------------------------------------------------------------------ writing and merging
+
+
+def test_write_is_canonical_and_keeps_the_mode(store: Path):
+    path = store / "manifest.json"
+    os.chmod(path, 0o640)
+    data = _data(store)
+    data["entries"].reverse()
+    path.write_text(json.dumps(data))  # not canonical, unsorted entries
+    G.write_manifest(G.load_manifest(store))
+    text = path.read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert [e["id"] for e in json.loads(text)["entries"]] == ["a", "b", "n"]
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    assert not [p for p in store.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_failed_write_leaves_old_file_and_no_temp(store: Path, monkeypatch):
+    path = store / "manifest.json"
+    before = path.read_bytes()
+
+    def boom(*a):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        G.write_manifest(G.load_manifest(store))
+    assert path.read_bytes() == before
+    assert not [p for p in store.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_record_values_merges(store: Path):
+    m = G.load_manifest(store)
+    ups = [G.Recorded("a", "0.5.9", "cpu", {"hash": 1, "hex": "0000000000000001", "pad_values": [1000001]}),
+           G.Recorded("a", "0.5.9", "cpu", {"hash": 2, "hex": "0000000000000002", "pad_values": [1000002]}),
+           G.Recorded("b", "0.5.23", "cpu", {"error": "TypeError: boom"})]
+    new = G.record_values(m, ups, {"0.5.9": {**PROV, "sglang": "0.5.9"}}, pin="0.5.9")
+    assert new.pin == "0.5.9" and new.releases() == ("0.5.9", "0.5.23")
+    assert new["a"].value("0.5.9", "cpu")["hash"] == 2  # later wins
+    assert new["a"].value("0.5.23", "cpu") == m["a"].value("0.5.23", "cpu")  # others kept
+    assert new["b"].value("0.5.23", "cpu") == {"error": "TypeError: boom"}
+    assert G.changed_count(m, new) == 2
+    assert m["b"].value("0.5.23", "cpu") != {"error": "TypeError: boom"}  # the input is not mutated
+
+
+@pytest.mark.parametrize("update,message", [
+    (G.Recorded("zz", "0.5.23", "cpu", {"error": "TypeError: x"}), "unknown entry 'zz'"),
+    (G.Recorded("a", "0.5.23", "cpu", {"hash": 1}), "keys must be hash, hex, pad_values"),
+    (G.Recorded("a", "0.5.9", "cpu", {"error": "TypeError: x"}), "no provenance"),
+])
+def test_record_values_refuses_bad_updates(store: Path, update, message):
+    with pytest.raises(GoldenError, match=message):
+        G.record_values(G.load_manifest(store), [update])
+
+
+# ------------------------------------------------------------------ files and diagnosis
+
+
+def test_content_sha256(tmp_path: Path):
+    p = tmp_path / "f"
+    p.write_bytes(b"x" * (3 << 20))
+    assert G.content_sha256(p) == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_unlisted_and_missing_files(store: Path):
+    (store / "features/extra.pt").write_bytes(b"1")
+    (store / "README.md").write_text("docs")
+    (store / ".manifest.json.123.tmp").write_text("{}")
+    (store / "features/n.npy").unlink()
+    m = G.load_manifest(store)
+    assert G.unlisted_files(m) == ["features/extra.pt"]
+    assert [e.id for e in G.missing_files(m)] == ["n"]
+
+
+def test_diagnose(store: Path):
+    m = G.load_manifest(store)
+    assert not G.diagnose(m, m["a"]).bytes_changed
+    assert "hash scheme/implementation changed" in G.diagnose(m, m["a"]).detail
+    data = bytearray((store / "features/a.pt").read_bytes())
+    data[-30] ^= 1
+    (store / "features/a.pt").write_bytes(bytes(data))
+    d = G.diagnose(m, m["a"])
+    assert d.bytes_changed and d.summary == "the feature bytes changed"
+    (store / "features/a.pt").unlink()
+    assert G.diagnose(m, m["a"]).summary == "the feature file is missing"
+
+
+# ------------------------------------------------------------------ implementations and checks
+
+
+def test_engine_checks_pass_and_errors_match(store: Path):
+    m = G.load_manifest(store)
+    engine = G.resolve_impl("engine")
+    assert all(G.check_entry(m, e, "0.5.23", d, engine).problem is None for e, d in G.iter_items(m))
+    assert G.matches({"error": "TypeError: x"}, G.Observed({"error": "UnhashableFeatureError: y"}, any_error=True))
+    assert not G.matches({"error": "TypeError: x"}, G.Observed({"error": "IndexError: y"}))
+    assert G.matches({"error": "TypeError: x"}, G.Observed({"error": "TypeError: other text"}))
+
+
+def test_check_reports_a_changed_value(store: Path):
+    m = G.load_manifest(store)
+    fake = G.Impl("fake", "callable", lambda f, r, d: G.Observed({"hash": 5, "hex": "0000000000000005", "pad_values": [1]}))
+    c = G.check_entry(m, m["a"], "0.5.23", "cpu", fake)
+    assert c.problem == "the value differs from the recorded one"
+    text = G.format_check(c, "CMD")
+    assert "differs:   hash; pad_values length 4 vs 1" in text and "hash scheme/implementation changed" in text
+    assert text.rstrip().endswith("CMD")
+
+
+def sample_callable_int(feature, *, sglang_version, device):
+    return hash_feature(feature, sglang_version=sglang_version, device=device).hash
+
+
+def sample_callable_mmhash(feature, *, sglang_version, device):
+    return hash_feature(feature, sglang_version=sglang_version, device=device)
+
+
+def sample_callable_dict(feature, *, sglang_version, device):
+    m = hash_feature(feature, sglang_version=sglang_version, device=device)
+    return {"hash": m.hash, "pad_values": list(m.pad_values)}
+
+
+def sample_callable_raises(feature, *, sglang_version, device):
+    raise UnhashableFeatureError("sglang raises TypeError here")
+
+
+def sample_callable_bad(feature, *, sglang_version, device):
+    return "nope"
+
+
+@pytest.mark.parametrize("name", ["sample_callable_int", "sample_callable_mmhash", "sample_callable_dict"])
+def test_callable_impl_contract(store: Path, name: str):
+    m = G.load_manifest(store)
+    impl = G.resolve_impl(f"{__name__}:{name}")
+    assert impl.kind == "callable"
+    assert all(G.check_entry(m, e, "0.5.23", d, impl).problem is None for e, d in G.iter_items(m))
+
+
+def test_callable_impl_errors(store: Path):
+    m = G.load_manifest(store)
+    with pytest.raises(GoldenError, match="the contract is an int hash"):
+        G.resolve_impl(f"{__name__}:sample_callable_bad")(m.load("a"), "0.5.23", "cpu")
+    with pytest.raises(GoldenError, match="cannot import module"):
+        G.resolve_impl("no_such_module_xyz:f")
+    with pytest.raises(GoldenError, match="has no attribute"):
+        G.resolve_impl(f"{__name__}:missing")
+    with pytest.raises(GoldenError, match="expected engine, sglang or MODULE:CALLABLE"):
+        G.resolve_impl("rust")
+    obs = G.resolve_impl(f"{__name__}:sample_callable_raises")(m.load("a"), "0.5.23", "cpu")
+    assert obs.is_error and obs.any_error
+    assert G.matches({"error": "TypeError: x"}, obs)
+
+
+
+
+def test_real_sglang_refused_when_not_importable():
+    import importlib.util
+
+    if importlib.util.find_spec("sglang") is not None:
+        pytest.skip("sglang is installed here")
+    with pytest.raises(GoldenError, match="real SGLang is not importable"):
+        G.recording_impl(None, "0.5.23", False)
+
+
+@pytest.mark.parametrize("installed,target,pin,repin,ok", [
+    ("0.5.23", None, "0.5.23", False, "0.5.23"),
+    ("0.5.22", None, "0.5.23", False, "differs from the manifest pin 0.5.23"),
+    ("0.5.22", None, "0.5.23", True, "0.5.22"),
+    ("0.5.22", "0.5.22", "0.5.23", False, "0.5.22"),
+    ("0.5.22", "0.5.9", "0.5.23", False, "records from the installed sglang 0.5.22"),
+])
+def test_recording_impl_rules(monkeypatch, installed, target, pin, repin, ok):
+    monkeypatch.setattr(G, "_real_sglang_driver", lambda: FakeDriver(installed))
+    if ok[0].isdigit():
+        impl, release = G.recording_impl(target, pin, repin)
+        assert release == ok and impl.kind == "sglang"
+    else:
+        with pytest.raises(GoldenError, match=ok):
+            G.recording_impl(target, pin, repin)
+
+
+def test_record_entry_refuses_changed_bytes(store: Path, monkeypatch):
+    monkeypatch.setattr(G, "_real_sglang_driver", lambda: FakeDriver())
+    m = G.load_manifest(store)
+    impl, release = G.recording_impl(None, m.pin, False)
+    assert G.record_entry(m, m["b"], release, "cuda", impl).value == m["b"].value(release, "cuda")
+    (store / "features/b.pt").write_bytes((store / "features/b.pt").read_bytes() + b"\0")
+    with pytest.raises(GoldenError, match="feature bytes changed"):
+        G.record_entry(m, m["b"], release, "cpu", impl)
+
+
+# ------------------------------------------------------------------ mmhash_equal helpers
+
+
+def test_feature_difference():
+    a = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    b = a.clone()
+    b[1, 2] = -1
+    assert G.feature_difference(a, a.clone()) is None
+    assert "index (1, 2)" in G.feature_difference(a, b)
+    assert "dtype float32 shape (2, 3) vs dtype bfloat16 shape (2, 3)" in G.feature_difference(a, a.bfloat16())
+    assert "list of 2 vs list of 1" in G.feature_difference([a, a], [a])
+    assert "feature[1]" in G.feature_difference([a, a], [a, b])
+    assert G.feature_difference(b"ab", b"ab") is None
+
+
+def test_assert_mmhash_equal_forms():
+    x = torch.arange(10, dtype=torch.float32)
+    m = hash_feature(x, sglang_version="0.5.23")
+    assert G.assert_mmhash_equal(x, x.clone(), sglang_version="0.5.23") == m
+    G.assert_mmhash_equal(x, m)
+    G.assert_mmhash_equal(x, m.hash, sglang_version="0.5.23")
+    G.assert_mmhash_equal(x, "0x" + m.hex.upper(), sglang_version="0.5.23")
+    with pytest.raises(AssertionError, match="hash 1") as ei:
+        G.assert_mmhash_equal(x, 1, sglang_version="0.5.23")
+    assert str(m.hash) in str(ei.value) and str(m.pad_values[0]) in str(ei.value)
+    with pytest.raises(ValueError, match="not a 64-bit hex"):
+        G.assert_mmhash_equal(x, "xyz")
+    assert isinstance(m, MMHash)
