@@ -1,8 +1,9 @@
 """numba kernels for the CUDA-path schemes: the maths of :class:`cuda.NumpyBackend`, compiled.
 
 Imported only by :func:`pytest_mmhash.schemes._compiled.backend` (numba is the optional ``fast``
-extra). Kernels compile on first call and are cached on disk (``cache=True``) where numba finds a
-writable cache directory; elsewhere they compile once per process.
+extra). Each kernel handles one block on one core and releases the GIL, so the backend runs blocks
+on a thread pool. Kernels compile on first call and are cached on disk (``cache=True``) where numba
+finds a writable cache directory; elsewhere they compile once per process.
 
 numba widens integer arithmetic to 64 bits, so every 32-bit step is truncated back explicitly
 (``np.uint32``/``np.int32``); LLVM narrows those operations again, so the loops vectorise.
@@ -17,9 +18,6 @@ import numba
 import numpy as np
 
 from .cuda import TILE_A, TILE_B, TILE_S1, TILE_S2, TILE_WORDS, XOR_K, XOR_P1, XOR_P2, _signed
-
-#: Words per parallel work item of the xor kernels (one tile, for the same granularity).
-CHUNK = TILE_WORDS
 
 _A = np.uint32(TILE_A)
 _B = np.uint32(TILE_B)
@@ -74,59 +72,44 @@ def _tile_value(words: np.ndarray, lo: int, hi: int, i0: np.uint32, nb: np.uint3
     return np.uint64((hi32 << np.uint64(32)) | np.uint64(_fmix32(np.uint32(s2 ^ nb))))
 
 
-@_jit(parallel=True)
+@_jit(nogil=True)
 def tile_sum(words: np.ndarray, start: np.uint32, nb: np.uint32) -> np.uint64:
     """Sum mod 2^64 of the tile values; ``start`` and ``nb`` already reduced mod 2^32."""
     n = words.size
     ntiles = (n + TILE_WORDS - 1) // TILE_WORDS
-    t = np.empty(ntiles, dtype=np.uint64)
-    for j in numba.prange(ntiles):
-        lo = j * TILE_WORDS
-        i0 = np.uint32(start + np.uint32(lo))
-        t[j] = _tile_value(words, lo, min(lo + TILE_WORDS, n), i0, nb)
     acc = np.uint64(0)
     for j in range(ntiles):
-        acc = np.uint64(acc + t[j])
+        lo = j * TILE_WORDS
+        i0 = np.uint32(start + np.uint32(lo))
+        acc = np.uint64(acc + _tile_value(words, lo, min(lo + TILE_WORDS, n), i0, nb))
     return acc
 
 
-@_jit(parallel=True)
+@_jit(nogil=True)
 def xor64_sum(words: np.ndarray, start: np.int64) -> np.int64:
     """Wrapping int64 sum of the gpu-xor-int64 per-word values."""
-    n = words.size
-    nchunks = (n + CHUNK - 1) // CHUNK
-    part = np.empty(nchunks, dtype=np.int64)
-    for c in numba.prange(nchunks):
-        lo = c * CHUNK
-        base = np.int64(start + lo + _P2)
-        acc = np.int64(0)
-        for k in range(lo, min(lo + CHUNK, n)):
-            x = np.int64(np.int32(words[k])) ^ np.int64(base + (k - lo))
-            x = np.int64(x * _P1)
-            x ^= x >> 16
-            x = np.int64(x * _K)
-            x ^= x >> 13
-            acc += x
-        part[c] = acc
-    return part.sum()
+    base = np.int64(start + _P2)
+    acc = np.int64(0)
+    for k in range(words.size):
+        x = np.int64(np.int32(words[k])) ^ np.int64(base + k)
+        x = np.int64(x * _P1)
+        x ^= x >> 16
+        x = np.int64(x * _K)
+        x ^= x >> 13
+        acc += x
+    return acc
 
 
-@_jit(parallel=True)
+@_jit(nogil=True)
 def xor32_sum(words: np.ndarray, start: np.int64) -> np.int64:
     """Exact int64 sum of the gpu-xor-int32 per-word values (each in [0, 2^31))."""
-    n = words.size
-    nchunks = (n + CHUNK - 1) // CHUNK
-    part = np.empty(nchunks, dtype=np.int64)
-    for c in numba.prange(nchunks):
-        lo = c * CHUNK
-        base = np.int32(np.int32(start + lo) + _P2_32)
-        acc = np.int64(0)
-        for k in range(lo, min(lo + CHUNK, n)):
-            x = np.int32(np.int32(words[k]) ^ np.int32(base + np.int32(k - lo)))
-            x = np.int32(x * _P1_32)
-            x = np.int32(x ^ (x >> 16))
-            x = np.int32(x * _K_32)
-            x = np.int32(x ^ (x >> 13))
-            acc += x
-        part[c] = acc
-    return part.sum()
+    base = np.int32(np.int32(start) + _P2_32)
+    acc = np.int64(0)
+    for k in range(words.size):
+        x = np.int32(np.int32(words[k]) ^ np.int32(base + np.int32(k)))
+        x = np.int32(x * _P1_32)
+        x = np.int32(x ^ (x >> 16))
+        x = np.int32(x * _K_32)
+        x = np.int32(x ^ (x >> 13))
+        acc += x
+    return acc

@@ -51,6 +51,9 @@ class Backend(Protocol):
     def xor32_sum(self, words: np.ndarray, start: int) -> int:
         """Exact (unbounded) sum of the gpu-xor-int32 per-word values."""
 
+    def sum_blocks(self, method: str, blocks: Iterator[tuple[int, np.ndarray]], *args: int) -> int:
+        """Sum of ``method(words, start, *args)`` over ``blocks`` (any order, any concurrency)."""
+
 
 def _fmix32(x: np.ndarray) -> np.ndarray:
     x ^= x >> np.uint32(16)
@@ -99,6 +102,11 @@ class NumpyBackend:
         x *= np.int32(_signed(XOR_K, 32))
         x ^= x >> np.int32(13)
         return int(x.sum(dtype=np.int64))
+
+    def sum_blocks(self, method: str, blocks: Iterator[tuple[int, np.ndarray]], *args: int) -> int:
+        """Sum of ``method(words, start, *args)`` over ``blocks``, one after the other."""
+        fn = getattr(self, method)
+        return sum(fn(words, start, *args) for start, words in blocks)
 
 
 def _backend(nbytes: int) -> Backend:
@@ -153,7 +161,7 @@ def gpu_tile_fmix32(stream: ByteStream) -> int:
         return 0
     padded = stream.nbytes + (-stream.nbytes % 4)
     backend = _backend(stream.nbytes)
-    acc = sum(backend.tile_sum(w, start, padded) for start, w in word_blocks(stream))
+    acc = backend.sum_blocks("tile_sum", word_blocks(stream), padded)
     return _splitmix64_finalize(acc)
 
 
@@ -169,11 +177,11 @@ def gpu_xor_int64(stream: ByteStream) -> int:
     """``gpu-xor-int64`` (0.4.7-0.4.10.post2): a wrapping int64 sum, returned signed."""
     _require_words(stream, "gpu-xor-int64")
     backend = _backend(stream.nbytes)
-    return _signed(sum(backend.xor64_sum(w, start) for start, w in word_blocks(stream)), 64)
+    return _signed(backend.sum_blocks("xor64_sum", word_blocks(stream)), 64)
 
 
 def gpu_xor_int32(stream: ByteStream) -> int:
     """``gpu-xor-int32`` (0.4.6.post5, Triton 3.2.0 semantics): int32 words, summed into int64."""
     _require_words(stream, "gpu-xor-int32")
     backend = _backend(stream.nbytes)
-    return _signed(sum(backend.xor32_sum(w, start) for start, w in word_blocks(stream)), 64)
+    return _signed(backend.sum_blocks("xor32_sum", word_blocks(stream)), 64)
