@@ -153,11 +153,12 @@ def _hash_paths(args: argparse.Namespace, out: "_Output") -> int:
     from .loaders import iter_paths
 
     status = EXIT_OK
-    try:
-        files = list(iter_paths(args.paths))
-    except MmhashError as e:
-        status = _worst(status, _fail(e, None))
-        files = [p for p in args.paths if not os.path.isdir(p)]
+    files: list[str] = []
+    for given in args.paths:  # one bad folder must not hide the others
+        try:
+            files.extend(iter_paths([given]))
+        except MmhashError as e:
+            status = _worst(status, _fail(e, None))
     jobs = args.jobs or min(4, os.cpu_count() or 1)
     progress = _Progress(len(files), args.progress)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

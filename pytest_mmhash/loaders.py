@@ -8,11 +8,12 @@ failure is a :class:`FeatureLoadError` whose one-line message names the file and
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from .errors import FeatureLoadError, FeatureTooLargeError
+from .errors import FeatureLoadError, FeatureTooLargeError, MmhashError
 
 TORCH_SUFFIXES = (".pt", ".pth")
 NUMPY_SUFFIXES = (".npy",)
@@ -54,28 +55,39 @@ def iter_features(
     name = os.fspath(path)
     _check_file(name)
     suffix = os.path.splitext(name)[1].lower()
-    if as_tensor or suffix in TORCH_SUFFIXES:
-        entries = _torch_entries(name)
-    elif suffix in NUMPY_SUFFIXES:
-        entries = iter([(None, _load_npy(name), None)])
-    elif suffix == ".npz":
-        entries = _npz_entries(name)
-    elif suffix == ".safetensors":
-        entries = _safetensors_entries(name)
-    elif suffix in IMAGE_SUFFIXES:
-        entries = iter([(None, _load_image(name), IMAGE_NOTE)])
-    else:
+    if not as_tensor and suffix not in SUPPORTED:
         raise FeatureLoadError(
             f"{name}: unsupported file type {suffix or '(no extension)'!r} "
             f"(supported: {' '.join(SUPPORTED)}; --tensor reads any file with torch.load)"
         )
     found = False
-    for k, feature, note in entries:
-        if key is None or k == key:
-            found = True
-            yield LoadedFeature(name, k, feature, note)
+    try:
+        for k, feature, note in _entries(name, suffix, as_tensor):
+            if key is None or k == key:
+                found = True
+                yield LoadedFeature(name, k, feature, note)
+    except MmhashError:
+        raise
+    except MemoryError as e:
+        raise FeatureTooLargeError(f"{name}: loading it needs more memory than is available ({_first_line(e)})") from None
+    except Exception as e:  # an undocumented exception of torch/numpy/Pillow/safetensors on a malformed file
+        kind = "torch" if as_tensor else suffix
+        raise FeatureLoadError(f"{name}: not a readable {kind} file ({type(e).__name__}: {_first_line(e)[:200]})") from None
     if key is not None and not found:
         raise FeatureLoadError(f"{name}: no entry named {key!r}")
+
+
+def _entries(name: str, suffix: str, as_tensor: bool) -> Iterator[tuple[str | None, Any, str | None]]:
+    if as_tensor or suffix in TORCH_SUFFIXES:
+        yield from _torch_entries(name)
+    elif suffix in NUMPY_SUFFIXES:
+        yield None, _load_npy(name), None
+    elif suffix == ".npz":
+        yield from _npz_entries(name)
+    elif suffix == ".safetensors":
+        yield from _safetensors_entries(name)
+    else:
+        yield None, _load_image(name), IMAGE_NOTE
 
 
 def iter_paths(paths: Iterable[str | os.PathLike]) -> Iterator[str]:
@@ -127,6 +139,8 @@ def _check_file(name: str) -> None:
         raise FeatureLoadError(f"{name}: {e.strerror.lower() if e.strerror else e}") from None
     if os.path.isdir(name):
         raise FeatureLoadError(f"{name}: is a folder (pass it without --key to hash every file in it)")
+    if not stat.S_ISREG(st.st_mode):
+        raise FeatureLoadError(f"{name}: not a regular file (a FIFO, socket or device)")
     if st.st_size == 0:
         raise FeatureLoadError(f"{name}: empty file")
     if not os.access(name, os.R_OK):
@@ -145,13 +159,30 @@ def _torch_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
         for k, v in obj.items():
             if _is_feature_value(v):
                 found = True
+                _check_dense(f"{name}[{k}]", v)
                 yield str(k), v, None
         if not found:
             raise FeatureLoadError(f"{name}: holds a dict with no tensor or list of tensors in it")
         return
     if not _is_feature_value(obj) and not isinstance(obj, tuple):
         raise FeatureLoadError(f"{name}: holds a {type(obj).__name__}, not a tensor or a list of tensors")
+    _check_dense(name, obj)
     yield None, obj, None
+
+
+def _check_dense(label: str, value: Any) -> None:
+    """Refuse sparse, nested and meta tensors: they have no dense bytes for any hash path to read."""
+    import torch
+
+    from .features import flatten_nested_list
+
+    for t in flatten_nested_list(value):
+        if not isinstance(t, torch.Tensor):
+            continue
+        what = ("nested" if t.is_nested else f"{t.layout}" if t.layout != torch.strided
+                else "meta-device" if t.is_meta else None)
+        if what:
+            raise FeatureLoadError(f"{label}: holds a {what} tensor; only dense tensors with data can be hashed")
 
 
 def _is_feature_value(v: Any) -> bool:
@@ -166,16 +197,33 @@ def _torch_load(name: str) -> Any:
     import torch
 
     zipped = zipfile.is_zipfile(name)
+    size = os.path.getsize(name)
+    if not zipped and size > _available_memory():
+        raise FeatureTooLargeError(
+            f"{name}: {size} bytes in the legacy (non-zip) torch format, which cannot be memory-mapped; "
+            f"only {_available_memory()} bytes of memory are available (re-save it with torch.save)"
+        )
     try:
         return torch.load(name, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as e:
-        raise FeatureLoadError(
-            f"{name}: refused: it holds pickled Python objects that safe loading "
-            f"(torch.load weights_only=True) does not run ({_first_line(e)[:160]})"
-        ) from None
+        detail = _unpickling_detail(e)
+        if "GLOBAL" in detail:
+            raise FeatureLoadError(
+                f"{name}: refused: it holds pickled Python objects that safe loading "
+                f"(torch.load weights_only=True) does not run ({detail[:160]})"
+            ) from None
+        raise FeatureLoadError(f"{name}: not a readable torch file ({detail[:200]})") from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError, AttributeError,
             IndexError, UnicodeDecodeError, zipfile.BadZipFile) as e:
         raise FeatureLoadError(f"{name}: not a readable torch file ({_first_line(e)[:200]})") from None
+
+
+def _unpickling_detail(e: BaseException) -> str:
+    """The sentence of torch's weights-only error that says what was refused (the rest is advice)."""
+    for line in str(e).splitlines():
+        if "GLOBAL" in line or "Unsupported" in line:
+            return line.split("WeightsUnpickler error:")[-1].strip().split(". ")[0]
+    return _first_line(e)
 
 
 def _load_npy(name: str) -> Any:
@@ -184,6 +232,10 @@ def _load_npy(name: str) -> Any:
     try:
         return np.load(name, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
+        if "pickled (object) data" in str(e):
+            raise FeatureLoadError(
+                f"{name}: not a .npy file (no \\x93NUMPY magic; np.load would unpickle it, which is refused)"
+            ) from None
         if "allow_pickle" in str(e) or "Object arrays" in str(e) or "Python objects" in str(e):
             raise FeatureLoadError(
                 f"{name}: refused: an object array (pickled Python objects) cannot be loaded safely, "
@@ -202,6 +254,8 @@ def _load_npy(name: str) -> Any:
 def _npz_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
     import numpy as np
 
+    if not zipfile.is_zipfile(name):
+        raise FeatureLoadError(f"{name}: not a .npz file (not a zip archive)")
     try:
         archive = np.load(name, allow_pickle=False)
         members = {i.filename: i.file_size for i in archive.zip.infolist()}
