@@ -2,11 +2,16 @@
 
 ``hash_feature(feature, sglang_version=..., device=...)`` computes what SGLang stores for a feature
 on its CPU or CUDA path, on any machine, without SGLang or a GPU. See ``mmhash --help``.
+
+The hashing names are imported on first use (PEP 562), so importing a submodule such as the pytest
+plugin does not import numpy or torch.
 """
 
 from __future__ import annotations
 
-from .api import MMHash, from_hash, from_identity, from_mm_hash, hash_feature, namespaced, pad_values
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BadArgumentError,
     FeatureLoadError,
@@ -18,22 +23,23 @@ from .errors import (
     UnreproducibleHashError,
     UnsupportedDeviceError,
 )
-from .loaders import load_feature
-from .versions import NEWEST, RELEASES
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "MMHash": "api",
+    "hash_feature": "api",
+    "pad_values": "api",
+    "from_hash": "api",
+    "from_mm_hash": "api",
+    "from_identity": "api",
+    "namespaced": "api",
+    "load_feature": "loaders",
+    "RELEASES": "versions",
+    "NEWEST": "versions",
+}
 __all__ = [
-    "MMHash",
-    "hash_feature",
-    "pad_values",
-    "from_hash",
-    "from_mm_hash",
-    "from_identity",
-    "namespaced",
-    "load_feature",
-    "RELEASES",
-    "NEWEST",
+    *_LAZY,
     "MmhashError",
     "BadArgumentError",
     "UnknownVersionError",
@@ -44,3 +50,23 @@ __all__ = [
     "UnreproducibleHashError",
     "GoldenError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a hashing name's module on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import MMHash, from_hash, from_identity, from_mm_hash, hash_feature, namespaced, pad_values
+    from .loaders import load_feature
+    from .versions import NEWEST, RELEASES

@@ -12,10 +12,12 @@ from typing import Any, Iterator
 
 from .errors import UnhashableFeatureError
 from .schemes import ByteStream
-from .versions import Era, Release
+from .versions import Release
 
 #: Elements per chunk when a feature must be converted or made contiguous (bounded memory).
 CHUNK_BYTES = 16 << 20
+#: Chunks read ahead before a memory-mapped chunk's pages are dropped (see ``_array_pieces``).
+DROP_LAG = 2
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,6 @@ def plan_feature(feature: Any, release: Release, device: str | None) -> Plan:
 
 
 def _plan_ndarray(a: Any, release: Release, device: str | None) -> Plan:
-    import numpy as np
 
     if a.dtype.hasobject:
         raise UnhashableFeatureError(
@@ -115,32 +116,74 @@ def _plan_ndarray(a: Any, release: Release, device: str | None) -> Plan:
             f"hashes their memory addresses, which no one can reproduce"
         )
     if device == "cuda":
-        # A numpy feature "on CUDA" is the same data as a CUDA tensor (SGLang itself never moves
-        # arrays to the GPU; this is what a processor returning tensors would hand over).
-        import torch
-
-        import warnings
-
-        native = a.astype(a.dtype.newbyteorder("="), copy=False)
-        try:
-            with warnings.catch_warnings():  # read-only (memory-mapped) arrays: we never write
-                warnings.simplefilter("ignore", UserWarning)
-                t = torch.from_numpy(np.ascontiguousarray(native))
-        except TypeError as e:
-            raise UnhashableFeatureError(
-                f"numpy dtype {a.dtype} has no torch equivalent, so it cannot be a CUDA tensor "
-                f"({e}); SGLang hashes numpy arrays on the CPU path only"
-            ) from None
-        return _plan_tensors([t], release, "cuda")
+        return _plan_ndarray_on_cuda(a)
     return Plan("cpu", "ndarray", ByteStream(a.nbytes, lambda: _array_pieces(a)))
 
 
-def _array_pieces(a: Any) -> Iterator[memoryview]:
-    """The bytes of ``np.ascontiguousarray(a)``, in bounded chunks (no whole copy)."""
-    for chunk in logical_chunks(a, max(1, CHUNK_BYTES // max(1, a.itemsize))):
-        import numpy as np
+def _plan_ndarray_on_cuda(a: Any) -> Plan:
+    """A numpy feature "on CUDA" is the same data as a CUDA tensor (``torch.from_numpy`` of it).
 
-        yield memoryview(np.ascontiguousarray(chunk).reshape(-1).view(np.uint8))
+    SGLang itself never moves arrays to the GPU; this is what a processor returning tensors would
+    hand over. The bytes are streamed from the array (native byte order), never copied whole.
+    """
+    native = a.dtype.newbyteorder("=")
+    if native.kind not in "biufc" or native.fields is not None or native.char in "gG":
+        raise UnhashableFeatureError(
+            f"numpy dtype {a.dtype} has no torch equivalent (torch.from_numpy raises), so it "
+            f"cannot be a CUDA tensor; SGLang hashes numpy arrays on the CPU path only"
+        )
+    return Plan("cuda", "ndarray", ByteStream(a.nbytes, lambda: _array_pieces(a, native)))
+
+
+def _array_pieces(a: Any, dtype: Any = None) -> Iterator[memoryview]:
+    """The bytes of ``np.ascontiguousarray(a)`` (as ``dtype`` if given), in bounded chunks.
+
+    For a memory-mapped file, each chunk's pages are dropped from the process once it is hashed,
+    so the resident set stays about one chunk whatever the file size.
+    """
+    import numpy as np
+
+    if a.nbytes == 0:  # also zero-byte dtypes in huge shapes: nothing to read
+        return
+    mm = _file_map(a)
+    hashed: list = []  # chunks whose pages can go once readers are past them
+    for chunk in logical_chunks(a, max(1, CHUNK_BYTES // a.itemsize)):
+        chunk_c = np.ascontiguousarray(chunk if dtype is None else chunk.astype(dtype, copy=False))
+        yield memoryview(chunk_c.reshape(-1).view(np.uint8))
+        if mm is not None:
+            hashed.append(chunk)
+            # The compiled CUDA-path backend keeps up to one chunk of blocks in flight on its
+            # threads, so a chunk's pages are dropped only after the next chunk has been read.
+            if len(hashed) > DROP_LAG:
+                _drop_pages(mm, hashed.pop(0))
+    for chunk in hashed if mm is not None else ():
+        _drop_pages(mm, chunk)
+
+
+def _file_map(a: Any) -> Any:
+    """The read-only ``mmap.mmap`` under ``a`` (``np.load(mmap_mode="r")``), else ``None``.
+
+    Copy-on-write maps (``mmap_mode="c"``) are left alone: dropping their pages would lose edits.
+    """
+    import mmap
+
+    base = a
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    return base if base is not None and memoryview(base).readonly else None
+
+
+def _drop_pages(mm: Any, chunk: Any) -> None:
+    """``madvise(MADV_DONTNEED)`` the whole pages under ``chunk``: file-backed, so re-read if needed."""
+    import mmap
+
+    import numpy as np
+
+    if not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    lo = chunk.__array_interface__["data"][0] - np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    start = lo - lo % mmap.PAGESIZE
+    mm.madvise(mmap.MADV_DONTNEED, start, min(len(mm), lo + chunk.nbytes) - start)
 
 
 def logical_chunks(x: Any, max_elems: int) -> Iterator[Any]:
@@ -198,29 +241,58 @@ def _plan_tensors(leaves: list, release: Release, device: str | None) -> Plan:
             )
         device = "cuda" if any(on_cuda) else "cpu"
     parts = [t.detach() for t in leaves]
-    promoted = _cat_dtype(parts)
     if device == "cuda" and era.cuda != "sha256-f32":  # before 0.4.6.post5 CUDA goes via .cpu()
-        return Plan("cuda", "tensors", _tensor_stream(parts, promoted), tuple(parts), promoted)
+        cat = _cat_dtype(parts, v)
+        return Plan("cuda", "tensors", _tensor_stream(parts, (cat,)), tuple(parts), cat)
     if era.cpu == "sha256-f32":
-        if promoted == torch.bfloat16:
-            promoted = torch.float32
-        if not _numpy_has(promoted):
+        cat = _cat_dtype(parts, v)
+        # torch.cat converts to the promoted dtype first; only then is bf16 widened to fp32.
+        chain = (cat, torch.float32) if cat == torch.bfloat16 else (cat,)
+        if not _numpy_has(chain[-1]):
             raise UnhashableFeatureError(
                 f"sglang {v} hashes on the CPU path through .numpy(), which raises TypeError "
-                f"(Got unsupported ScalarType) for {promoted}"
+                f"(Got unsupported ScalarType) for {chain[-1]}"
             )
-        return Plan(device, "tensors", _tensor_stream(parts, promoted), tuple(parts), promoted)
-    return Plan("cpu", "tensors", _tensor_stream(parts, None), tuple(parts), None)
+        return Plan(device, "tensors", _tensor_stream(parts, chain), tuple(parts), chain[-1])
+    for t in parts:
+        _check_byte_view(t, v)
+    return Plan("cpu", "tensors", _tensor_stream(parts, ()), tuple(parts), None)
 
 
-def _cat_dtype(parts: list) -> Any:
-    """The dtype ``torch.cat`` gives these tensors (its own promotion rules, run on meta)."""
+def _cat_dtype(parts: list, version: str) -> Any:
+    """The dtype ``torch.cat`` gives these tensors (its own promotion rules, on empty tensors)."""
     import torch
 
-    dtypes = {t.dtype for t in parts}
+    dtypes = list(dict.fromkeys(t.dtype for t in parts))
     if len(dtypes) == 1:
-        return next(iter(dtypes))
-    return torch.cat([torch.empty(0, dtype=t.dtype, device="meta") for t in parts]).dtype
+        return dtypes[0]
+    try:
+        return torch.cat([torch.empty(0, dtype=d) for d in dtypes]).dtype
+    except RuntimeError as e:
+        raise UnhashableFeatureError(
+            f"sglang {version} concatenates the list with torch.cat, which raises RuntimeError "
+            f"({_first_line(e)})"
+        ) from None
+
+
+def _check_byte_view(t: Any, version: str) -> None:
+    """sha256-raw views each part as bytes after ``flatten().contiguous().reshape(-1)``.
+
+    A one-element view keeps its stride through those calls (torch calls it contiguous), and
+    ``.view(torch.uint8)`` then raises for multi-byte dtypes, as it does in SGLang.
+    """
+    if t.numel() != 1 or t.element_size() == 1:
+        return
+    stride = t.flatten().contiguous().reshape(-1).stride(-1)
+    if stride != 1:
+        raise UnhashableFeatureError(
+            f"sglang {version} views each tensor as bytes, which raises RuntimeError for this "
+            f"one-element view (self.stride(-1) must be 1 to view {t.dtype} as Byte, got {stride})"
+        )
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _numpy_has(dtype: Any) -> bool:
@@ -233,12 +305,10 @@ def _numpy_has(dtype: Any) -> bool:
     return True
 
 
-def _tensor_stream(parts: list, dtype: Any) -> ByteStream:
-    """Each part's logical bytes in order, converted to ``dtype`` first unless it is ``None``."""
-    nbytes = sum(
-        t.numel() * (t.element_size() if dtype is None else _itemsize(dtype)) for t in parts
-    )
-    return ByteStream(nbytes, lambda: _tensor_pieces(parts, dtype))
+def _tensor_stream(parts: list, chain: tuple) -> ByteStream:
+    """Each part's logical bytes in order, converted through the dtypes of ``chain`` first."""
+    nbytes = sum(t.numel() * (_itemsize(chain[-1]) if chain else t.element_size()) for t in parts)
+    return ByteStream(nbytes, lambda: _tensor_pieces(parts, chain))
 
 
 def _itemsize(dtype: Any) -> int:
@@ -247,15 +317,18 @@ def _itemsize(dtype: Any) -> int:
     return torch.empty(0, dtype=dtype).element_size()
 
 
-def _tensor_pieces(parts: list, dtype: Any) -> Iterator[memoryview]:
+def _tensor_pieces(parts: list, chain: tuple) -> Iterator[memoryview]:
     import torch
 
+    widest = max((_itemsize(d) for d in chain), default=1)
     for t in parts:
-        size = max(t.element_size(), _itemsize(dtype) if dtype is not None else 1)
-        for chunk in logical_chunks(t, max(1, CHUNK_BYTES // size)):
+        for chunk in logical_chunks(t, max(1, CHUNK_BYTES // max(t.element_size(), widest))):
             if chunk.is_cuda:
                 chunk = chunk.cpu()
-            if dtype is not None and chunk.dtype != dtype:
-                chunk = chunk.to(dtype)
+            for dtype in chain:
+                if chunk.dtype != dtype:
+                    chunk = chunk.to(dtype)
             chunk = chunk.resolve_conj().resolve_neg().contiguous().reshape(-1)
+            if chunk.stride(-1) != 1:  # a one-element strided view: contiguous() keeps it
+                chunk = chunk.new_empty(chunk.shape).copy_(chunk)
             yield memoryview(chunk.view(torch.uint8).numpy())

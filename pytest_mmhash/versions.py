@@ -11,6 +11,8 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
+from packaging.version import InvalidVersion, Version
+
 from .errors import UnknownVersionError
 
 #: Every PyPI release of sglang from 0.4.0 on, oldest first (92 wheels; PyPI has no 0.5.0).
@@ -97,9 +99,7 @@ class Release:
     era: Era
 
 
-def _parse(version: str):
-    from packaging.version import InvalidVersion, Version
-
+def _parse(version: str) -> Version:
     text = str(version).strip()
     try:
         return Version(text[1:] if text[:1] in "vV" else text)
