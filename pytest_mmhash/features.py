@@ -16,6 +16,9 @@ from .versions import Release
 
 #: Elements per chunk when a feature must be converted or made contiguous (bounded memory).
 CHUNK_BYTES = 16 << 20
+#: A non-contiguous tensor up to this size is made contiguous in one call (torch's fast blocked
+#: transpose, as SGLang does); larger ones are gathered chunk by chunk to bound memory.
+WHOLE_COPY_BYTES = 512 << 20
 #: Chunks read ahead before a memory-mapped chunk's pages are dropped (see ``_array_pieces``).
 DROP_LAG = 2
 
@@ -322,6 +325,8 @@ def _tensor_pieces(parts: list, chain: tuple) -> Iterator[memoryview]:
 
     widest = max((_itemsize(d) for d in chain), default=1)
     for t in parts:
+        if not t.is_contiguous() and t.numel() * t.element_size() <= WHOLE_COPY_BYTES:
+            t = t.contiguous()
         for chunk in logical_chunks(t, max(1, CHUNK_BYTES // max(t.element_size(), widest))):
             if chunk.is_cuda:
                 chunk = chunk.cpu()
