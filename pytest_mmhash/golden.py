@@ -1,20 +1,9 @@
-"""The golden store: load, validate, check against, and atomically rewrite ``golden/manifest.json``.
+"""The golden manifest format: load, validate and atomically rewrite ``golden/manifest.json``.
 
 A manifest binds feature files (by SHA-256) to the hash and pad values real SGLang releases
 recorded for them, per path (``cpu``/``cuda``). This module is plain library code (no pytest):
-the pytest plugin, the upgrade report and the CLI all build on it.
-
-Implementations (:func:`resolve_impl`) are what a golden check compares with the manifest:
-
-* ``engine``: this package's :func:`pytest_mmhash.hash_feature`;
-* ``sglang``: the installed real SGLang, through :mod:`pytest_mmhash.oracle.driver`;
-* ``MODULE:CALLABLE``: a downstream function ``fn(feature, *, sglang_version, device)`` that
-  returns an ``int`` hash (pad values then go unchecked), an :class:`~pytest_mmhash.MMHash`, or a
-  dict ``{"hash": int, "pad_values": [int, ...]}`` / ``{"error": "TypeError: ..."}``. It raises
-  :class:`~pytest_mmhash.UnhashableFeatureError` to mean "SGLang raises here" (matches any
-  recorded error); any other exception is a bug in it and fails the check with its traceback.
-
-Values are only ever *recorded* from real SGLang (:func:`recording_impl`).
+the pytest plugin, the upgrade report and the CLI all build on it. What is checked against the
+recorded values lives in :mod:`pytest_mmhash.implementations`.
 """
 
 from __future__ import annotations
@@ -23,7 +12,6 @@ import contextlib
 import copy
 import datetime as _dt
 import hashlib
-import importlib
 import json
 import os
 import platform
@@ -34,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from .errors import GoldenError, MmhashError, UnhashableFeatureError
+from .errors import GoldenError, MmhashError
 
 FORMAT = "pytest-mmhash-golden"
 FORMAT_VERSION = 1
@@ -185,7 +173,8 @@ def _canonical_release(text: Any) -> str | None:
     return text if isinstance(text, str) and text in RELEASES else None
 
 
-def _is_int(x: Any) -> bool:
+def is_int(x: Any) -> bool:
+    """Whether ``x`` is a JSON integer (an ``int`` that is not a ``bool``)."""
     return isinstance(x, int) and not isinstance(x, bool)
 
 
@@ -202,13 +191,13 @@ def check_value(v: Any) -> str | None:
     if set(v) != {"hash", "hex", "pad_values"}:
         return f"keys must be hash, hex, pad_values (or only error), got {sorted(v)}"
     h, hx, pads = v["hash"], v["hex"], v["pad_values"]
-    if not _is_int(h) or not -(1 << 63) <= h <= M64:
+    if not is_int(h) or not -(1 << 63) <= h <= M64:
         return f"'hash' must be an integer in [-2^63, 2^64), got {h!r}"
     if not isinstance(hx, str) or not _HEX16.match(hx):
         return f"'hex' must be 16 lowercase hex digits, got {hx!r}"
     if hx != format(h & M64, "016x"):
         return f"'hex' {hx} does not match 'hash' {h} (expected {h & M64:016x})"
-    if not isinstance(pads, list) or not pads or not all(_is_int(p) and p >= 0 for p in pads):
+    if not isinstance(pads, list) or not pads or not all(is_int(p) and p >= 0 for p in pads):
         return f"'pad_values' must be a non-empty list of non-negative integers, got {pads!r}"
     return None
 
@@ -225,8 +214,8 @@ def _check_top(data: Any, p: _Problems) -> bool:
     if "format" in data and data["format"] != FORMAT:
         p.add("field 'format'", f"must be {FORMAT!r}, got {data['format']!r}")
     fv = data.get("format_version", FORMAT_VERSION)
-    if fv != FORMAT_VERSION or not _is_int(fv):
-        newer = _is_int(fv) and fv > FORMAT_VERSION
+    if fv != FORMAT_VERSION or not is_int(fv):
+        newer = is_int(fv) and fv > FORMAT_VERSION
         hint = "; upgrade pytest-mmhash" if newer else ""
         p.add("field 'format_version'", f"this pytest-mmhash reads version {FORMAT_VERSION}, got {fv!r}{hint}")
     if "pin" in data and _canonical_release(data["pin"]) is None:
@@ -619,437 +608,3 @@ def current_provenance(sglang_version: str) -> dict[str, str]:
         "cuda_path": "cuda-device" if torch.cuda.is_available() else "triton-interpreter",
         "date": _dt.date.today().isoformat(),
     }
-
-
-# --------------------------------------------------------------------------- implementations
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What an implementation produced for one feature: a value in manifest form, or an error."""
-
-    value: Mapping[str, Any]  # {"hash","hex","pad_values"}, {"hash","hex"} (int-only), or {"error"}
-    schemes: Mapping[str, Any] | None = None  # hash/pad scheme ids when the implementation knows them
-    any_error: bool = False  # an UnhashableFeatureError: stands for whatever error SGLang raises
-
-    @property
-    def is_error(self) -> bool:
-        """Whether the implementation reported an error instead of a value."""
-        return "error" in self.value
-
-
-@dataclass(frozen=True)
-class Impl:
-    """A named implementation: ``fn(feature, release, device) -> Observed``."""
-
-    name: str
-    kind: str  # "engine" | "sglang" | "callable"
-    fn: Callable[[Any, str, str], Observed]
-    release: str | None = None  # the only release it can compute (real SGLang), None: any
-
-    def __call__(self, feature: Any, release: str, device: str) -> Observed:
-        """Run the implementation on one feature."""
-        __tracebackhide__ = True
-        return self.fn(feature, release, device)
-
-
-def _from_mmhash(m: Any) -> Observed:
-    pads = [int(p) for p in m.pad_values]
-    return Observed({"hash": int(m.hash), "hex": format(int(m.hash) & M64, "016x"), "pad_values": pads},
-                    dict(m.schemes))
-
-
-def _error(e: BaseException) -> dict[str, str]:
-    lines = str(e).splitlines()
-    return {"error": f"{type(e).__name__}: {lines[0] if lines else ''}"}
-
-
-def _engine(feature: Any, release: str, device: str) -> Observed:
-    __tracebackhide__ = True
-    from .api import hash_feature
-
-    try:
-        return _from_mmhash(hash_feature(feature, sglang_version=release, device=device))
-    except UnhashableFeatureError as e:
-        return Observed(_error(e), any_error=True)
-
-
-def _real_sglang_driver() -> Any:
-    """The real-SGLang driver module; refuses when sglang is not importable.
-
-    This is the only source of recorded values. Tests replace this function to simulate real
-    SGLang; nothing else can.
-    """
-    import importlib.util
-    import sys
-
-    if importlib.util.find_spec("sglang") is None:
-        raise GoldenError(
-            f"real SGLang is not importable in this environment ({sys.executable}); golden values "
-            f"come only from real SGLang: run in a venv with it installed (tools/install-sglang.sh)"
-        )
-    from .oracle import driver
-
-    return driver
-
-
-def real_sglang() -> tuple[Impl, str]:
-    """The installed real SGLang as an :class:`Impl`, and the release it is."""
-    from .versions import resolve
-
-    driver = _real_sglang_driver()
-    installed = resolve(driver.sglang_version(), allow_newer=False).version
-
-    def fn(feature: Any, release: str, device: str) -> Observed:
-        if release != installed:
-            raise GoldenError(f"the installed sglang is {installed}, not {release}")
-        v = dict(driver.real_item(feature, device))
-        if "error" in v:
-            return Observed({"error": v["error"]})
-        return Observed({"hash": v["hash"], "hex": format(v["hash"] & M64, "016x"), "pad_values": list(v["pad_values"])})
-
-    return Impl(f"sglang {installed} (installed)", "sglang", fn, installed), installed
-
-
-def _callable_result(name: str, r: Any) -> Observed:
-    if _is_int(r):
-        return Observed({"hash": r, "hex": format(r & M64, "016x")})
-    if hasattr(r, "pad_values") and hasattr(r, "hash") and hasattr(r, "schemes"):
-        return _from_mmhash(r)
-    if isinstance(r, Mapping):
-        d = dict(r)
-        if "error" in d and isinstance(d["error"], str) and set(d) == {"error"}:
-            return Observed(d)
-        if _is_int(d.get("hash")) and set(d) <= {"hash", "hex", "pad_values"}:
-            out = {"hash": d["hash"], "hex": format(d["hash"] & M64, "016x")}
-            if "pad_values" in d:
-                out["pad_values"] = [int(p) for p in d["pad_values"]]
-            return Observed(out)
-    raise GoldenError(
-        f"{name} returned {r!r}; the contract is an int hash, an MMHash, or a dict "
-        f"{{'hash': int, 'pad_values': [int, ...]}} / {{'error': 'Type: message'}}"
-    )
-
-
-def _import_callable(spec: str) -> Callable[..., Any]:
-    module, _, attr = spec.partition(":")
-    try:
-        obj: Any = importlib.import_module(module)
-    except ImportError as e:
-        raise GoldenError(f"--mmhash-impl {spec}: cannot import module {module!r}: {e}") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise GoldenError(f"--mmhash-impl {spec}: module {module!r} has no attribute {attr!r}") from None
-    if not callable(obj):
-        raise GoldenError(f"--mmhash-impl {spec}: {attr!r} is not callable")
-    return obj
-
-
-def _callable_impl(spec: str) -> Impl:
-    fn = _import_callable(spec)
-
-    def run(feature: Any, release: str, device: str) -> Observed:
-        __tracebackhide__ = True
-        try:
-            r = fn(feature, sglang_version=release, device=device)
-        except UnhashableFeatureError as e:
-            return Observed(_error(e), any_error=True)
-        return _callable_result(spec, r)
-
-    return Impl(spec, "callable", run)
-
-
-def resolve_impl(spec: str) -> Impl:
-    """``engine``, ``sglang`` (the installed real SGLang) or ``MODULE:CALLABLE``."""
-    if spec == "engine":
-        return Impl("engine", "engine", _engine)
-    if spec == "sglang":
-        return real_sglang()[0]
-    module, sep, attr = spec.partition(":")
-    if sep and module and attr:
-        return _callable_impl(spec)
-    raise GoldenError(f"--mmhash-impl {spec!r}: expected engine, sglang or MODULE:CALLABLE")
-
-
-def recording_impl(target: str | None, pin: str, repin: bool) -> tuple[Impl, str]:
-    """The real SGLang to record values from, and the release to record; refuses mismatches.
-
-    ``target`` is the release asked for (None: the pin). Recording a release other than the
-    installed sglang's is refused; recording one other than the pin needs ``target`` to name it
-    or ``repin`` (which makes it the new pin).
-    """
-    impl, installed = real_sglang()
-    if target is not None and target != installed:
-        raise GoldenError(
-            f"--mmhash-update records from the installed sglang {installed}, but release {target} "
-            f"was asked for: run in a venv with sglang=={target}"
-        )
-    if target is None and installed != pin and not repin:
-        raise GoldenError(
-            f"the installed sglang {installed} differs from the manifest pin {pin}: run in a venv "
-            f"with sglang=={pin}, or pass --mmhash-repin to record {installed} and make it the pin, "
-            f"or --mmhash-sglang-version {installed} to record {installed} without changing the pin"
-        )
-    return impl, installed
-
-
-def on_cuda(feature: Any) -> Any:
-    """``feature`` with every torch tensor moved to the real CUDA device (lists kept)."""
-    if isinstance(feature, list):
-        return [on_cuda(x) for x in feature]
-    return feature.cuda() if hasattr(feature, "cuda") and hasattr(feature, "is_cuda") else feature
-
-
-# --------------------------------------------------------------------------- checking
-
-
-def error_type(value: Mapping[str, Any]) -> str:
-    """The exception type name of an ``{"error": "Type: msg"}`` value."""
-    return value["error"].split(":", 1)[0].strip()
-
-
-def matches(expected: Mapping[str, Any], observed: Observed) -> bool:
-    """Whether ``observed`` reproduces the recorded ``expected`` value."""
-    if "error" in expected:
-        return observed.is_error and (observed.any_error or error_type(observed.value) == error_type(expected))
-    if observed.is_error or observed.value["hash"] != expected["hash"]:
-        return False
-    return "pad_values" not in observed.value or list(observed.value["pad_values"]) == list(expected["pad_values"])
-
-
-def observe(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl, gpu: bool = False) -> Observed:
-    """Load the entry's feature and run ``impl`` on it (tensors on the real GPU when ``gpu``)."""
-    __tracebackhide__ = True
-    feature = manifest.load(entry.id)
-    if gpu and device == "cuda":
-        feature = on_cuda(feature)
-    return impl(feature, release, device)
-
-
-@dataclass(frozen=True)
-class Check:
-    """The result of checking one entry on one path against one release's recorded value."""
-
-    manifest: Manifest
-    entry: Entry
-    release: str
-    device: str
-    impl_name: str
-    expected: Mapping[str, Any] | None
-    observed: Observed | None
-    diagnosis: Diagnosis
-    problem: str | None  # why it failed; None when it passed
-
-
-def check_entry(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl,
-                gpu: bool = False) -> Check:
-    """Check one entry on one path: the file's sha256, then the implementation's value."""
-    __tracebackhide__ = True
-    expected = entry.value(release, device)
-    diag = diagnose(manifest, entry)
-    observed, failure = None, None
-    if (manifest.root / entry.file).is_file():
-        try:
-            observed = observe(manifest, entry, release, device, impl, gpu)
-        except MmhashError as e:
-            failure = f"{type(e).__name__}: {e}"
-    if diag.bytes_changed:
-        problem: str | None = diag.summary
-    elif failure:
-        problem = failure
-    elif expected is None:
-        problem = f"no value is recorded for sglang {release} on the {device} path"
-    else:
-        problem = None if matches(expected, observed) else "the value differs from the recorded one"
-    return Check(manifest, entry, release, device, impl.name, expected, observed, diag, problem)
-
-
-def record_entry(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl) -> Recorded:
-    """Record real SGLang's value for one entry and path; refuses an entry whose bytes changed."""
-    __tracebackhide__ = True
-    diag = diagnose(manifest, entry)
-    if diag.bytes_changed:
-        raise GoldenError(
-            f"not recording {entry.id!r}: {diag.detail}; the values of other releases would be stale, "
-            f"so regenerate the entry (its sha256 and values) first"
-        )
-    return Recorded(entry.id, release, device, observe(manifest, entry, release, device, impl).value)
-
-
-# --------------------------------------------------------------------------- messages
-
-
-def describe(value: Mapping[str, Any] | None) -> str:
-    """One line for a value: hash, hex and pad values, or the error."""
-    if value is None:
-        return "(nothing recorded)"
-    if "error" in value:
-        return f"error {value['error']}"
-    pads = f"pad_values {list(value['pad_values'])}" if "pad_values" in value else "pad_values (not returned)"
-    return f"hash {value['hash']} (hex {value['hex']}), {pads}"
-
-
-def schemes_line(s: Mapping[str, Any] | None) -> str:
-    """Scheme ids as one line, e.g. ``hash sha256-raw, pad pad-wide4, modifiers mask64``."""
-    if not s:
-        return "(not reported by this implementation)"
-    return f"hash {s['hash']}, pad {s['pad']}, modifiers {'+'.join(s.get('modifiers', [])) or 'none'}"
-
-
-def _differences(expected: Mapping[str, Any] | None, observed: Observed | None) -> list[str]:
-    """Which parts of two values differ, e.g. ``["hash", "pad_values at index 0, 2"]``."""
-    if not expected or not observed or "error" in expected or observed.is_error:
-        return []
-    out = ["hash"] if expected["hash"] != observed.value["hash"] else []
-    want, got = list(expected["pad_values"]), observed.value.get("pad_values")
-    if got is not None and list(got) != want:
-        if len(got) != len(want):
-            out.append(f"pad_values length {len(want)} vs {len(got)}")
-        else:
-            out.append("pad_values at index " + ", ".join(str(i) for i, (a, b) in enumerate(zip(want, got)) if a != b))
-    return out
-
-
-def format_check(c: Check, update_command: str) -> str:
-    """The readable failure report of a failed :class:`Check`."""
-    key = f" (key {c.entry.key!r})" if c.entry.key else ""
-    lines = [
-        f"golden entry {c.entry.id!r} [{c.device} path] vs sglang {c.release}: {c.problem}",
-        f"  file:      {c.manifest.root / c.entry.file}{key}",
-        f"  impl:      {c.impl_name}",
-        f"  expected:  {describe(c.expected)}",
-        f"  actual:    {describe(c.observed.value) if c.observed else '(not computed)'}",
-    ]
-    diffs = _differences(c.expected, c.observed)
-    if diffs:
-        lines.append(f"  differs:   {'; '.join(diffs)}")
-    lines.append(f"  schemes:   {schemes_line(c.observed.schemes if c.observed else None)}")
-    if c.expected is not None or c.diagnosis.bytes_changed:
-        lines.append(f"  diagnosis: {c.diagnosis.detail}")
-    if c.diagnosis.summary == "the feature file is missing":
-        lines.append("  to fix:    restore the file, or remove the entry; after regenerating, record from real SGLang:")
-    elif c.diagnosis.bytes_changed:
-        lines.append("  to update: if the new bytes are intended, regenerate the entry (its sha256; stale values "
-                     "are dropped), then record from real SGLang:")
-    else:
-        lines.append("  to update: if the change is intended, record from real SGLang:")
-    lines.append(f"    {update_command}")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- mmhash_equal
-
-
-def assert_mmhash_equal(actual: Any, expected: Any, *, sglang_version: str | None = None,
-                        device: str | None = None) -> Any:
-    """Assert ``actual`` (a feature) has the hash and pad values ``expected`` describes; the MMHash.
-
-    ``expected`` is a feature, an :class:`MMHash` (its release and path are the defaults), an
-    int hash or a hex string (only the hash is compared then).
-    """
-    __tracebackhide__ = True
-    from .api import MMHash, hash_feature
-
-    if isinstance(expected, MMHash):
-        sglang_version = sglang_version or expected.sglang_version
-        device = device or expected.device
-    a = hash_feature(actual, sglang_version=sglang_version, device=device)
-    if isinstance(expected, MMHash) or not isinstance(expected, (int, str)):
-        e = expected if isinstance(expected, MMHash) else hash_feature(expected, sglang_version=sglang_version, device=device)
-        if (a.hash, a.pad_values) != (e.hash, e.pad_values):
-            raise AssertionError(_equal_message(a, _mm_line(e), feature_difference(actual, expected)
-                                                if not isinstance(expected, MMHash) else None))
-    elif isinstance(expected, bool) or (isinstance(expected, int) and a.hash != expected):
-        raise AssertionError(_equal_message(a, f"hash {expected!r}"))
-    elif isinstance(expected, str) and a.hex != _hex16(expected):
-        raise AssertionError(_equal_message(a, f"hex {expected}"))
-    return a
-
-
-def _hex16(text: str) -> str:
-    t = text.strip().lower().removeprefix("0x")
-    if not t or len(t) > 16 or any(c not in "0123456789abcdef" for c in t):
-        raise ValueError(f"expected hash {text!r} is not a 64-bit hex string")
-    return t.rjust(16, "0")
-
-
-def _mm_line(m: Any) -> str:
-    return f"hash {m.hash} (hex {m.hex}), pad_values {list(m.pad_values)}, schemes: {schemes_line(m.schemes)}"
-
-
-def _equal_message(a: Any, expected_line: str, feature_diff: str | None = None) -> str:
-    lines = [f"mmhash_equal: the hashes differ (sglang {a.sglang_version}, {a.device} path)",
-             f"  actual:   {_mm_line(a)}", f"  expected: {expected_line}"]
-    if feature_diff:
-        lines.append(f"  features: {feature_diff}")
-    return "\n".join(lines)
-
-
-def feature_difference(a: Any, b: Any, where: str = "feature") -> str | None:
-    """Where two features first differ (type, dtype, shape, first differing element), or None."""
-    if isinstance(a, list) or isinstance(b, list):
-        if not (isinstance(a, list) and isinstance(b, list)):
-            return f"{where}: {type(a).__name__} vs {type(b).__name__}"
-        if len(a) != len(b):
-            return f"{where}: list of {len(a)} vs list of {len(b)}"
-        return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := feature_difference(x, y, f"{where}[{i}]"))), None)
-    va, vb = _array_view(a), _array_view(b)
-    if va is None or vb is None:
-        return None if _same_bytes(a, b) else f"{where}: {type(a).__name__} vs {type(b).__name__} with different contents"
-    if va[:2] != vb[:2]:
-        return f"{where}: dtype {va[0]} shape {va[1]} vs dtype {vb[0]} shape {vb[1]}"
-    return _first_difference(a, b, va[2], vb[2], va[1], where)
-
-
-def _array_view(x: Any) -> tuple[str, tuple, Any] | None:
-    """``(dtype, shape, flat numpy array of raw bit patterns)`` of a tensor or ndarray, else None."""
-    from .features import is_ndarray, is_tensor
-
-    if is_tensor(x):
-        t = x.detach().cpu().contiguous().reshape(-1)
-        raw = t.view(torch_uint(t.element_size())).numpy() if t.element_size() in (1, 2, 4, 8) else t.numpy()
-        return str(x.dtype).removeprefix("torch."), tuple(x.shape), raw
-    if is_ndarray(x):
-        import numpy as np
-
-        flat = np.ascontiguousarray(x).reshape(-1)
-        raw = flat.view(f"u{flat.itemsize}") if flat.itemsize in (1, 2, 4, 8) and not x.dtype.hasobject else flat
-        return str(x.dtype), tuple(x.shape), raw
-    return None
-
-
-def torch_uint(size: int) -> Any:
-    """A torch integer dtype of ``size`` bytes, to compare raw bit patterns."""
-    import torch
-
-    return {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[size]
-
-
-def _first_difference(a: Any, b: Any, xa: Any, xb: Any, shape: tuple, where: str) -> str | None:
-    """The first element whose bits differ: its index, both values and both bit patterns."""
-    import numpy as np
-
-    diff = np.flatnonzero(xa != xb)
-    if not diff.size:
-        return None
-    i = int(diff[0])
-    idx = tuple(int(k) for k in np.unravel_index(i, shape)) if shape else ()
-    width = 2 * xa.itemsize
-    bits = f"bits 0x{int(xa[i]) & ((1 << 4 * width) - 1):0{width}x} vs 0x{int(xb[i]) & ((1 << 4 * width) - 1):0{width}x}"
-    return (f"{where}: first differing element at index {idx}: {_element(a, i)} vs {_element(b, i)} ({bits}); "
-            f"{diff.size} of {xa.size} elements differ")
-
-
-def _element(x: Any, i: int) -> Any:
-    """Element ``i`` of ``x`` in logical row-major order, as a Python scalar."""
-    flat = x.reshape(-1)
-    return flat[i].item()
-
-
-def _same_bytes(a: Any, b: Any) -> bool:
-    try:
-        return bytes(memoryview(a)) == bytes(memoryview(b))
-    except TypeError:
-        return a == b

@@ -1,7 +1,9 @@
 """pytest plugin (entry point ``mmhash``): golden regression items, the ``gpu`` marker and fixtures.
 
-Thin glue over :mod:`pytest_mmhash.golden`. It imports nothing heavy at module level (no torch,
-numpy or even :mod:`pytest_mmhash.api`), so a pytest run that does not use it stays as fast.
+Thin glue over :mod:`pytest_mmhash.golden` (the manifest), :mod:`pytest_mmhash.implementations`
+(the checks) and :mod:`pytest_mmhash.equality` (``mmhash_equal``). It imports nothing heavy at
+module level (no torch, numpy or even :mod:`pytest_mmhash.api`), so a pytest run that does not use
+it stays as fast.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class _Run:
     manifest: Any  # golden.Manifest
     manifest_bytes: bytes
     release: str
-    impl: Any  # golden.Impl
+    impl: Any  # implementations.Impl
     recorded: list = field(default_factory=list)  # golden.Recorded, this process or collected from workers
     crashed_workers: int = 0
     report: list[str] = field(default_factory=list)
@@ -104,42 +106,49 @@ def pytest_configure(config: pytest.Config) -> None:
             if on:
                 raise pytest.UsageError(f"{flag} needs --mmhash-golden DIR (or the mmhash_golden ini key)")
         return
-    from . import golden
+    from .errors import MmhashError
 
     try:
-        config.stash[_RUN] = _start(s, golden)
-    except golden.MmhashError as e:
+        config.stash[_RUN] = _start(s)
+    except MmhashError as e:
         raise pytest.UsageError(str(e)) from None
 
 
-def _start(s: _Settings, golden: Any) -> _Run:
+def _start(s: _Settings) -> _Run:
     """Load the manifest, pick the release to check (or record) and the implementation; refuse bad setups."""
+    from . import golden
+    from .errors import GoldenError
+    from .implementations import resolve_impl
+
     path = golden.manifest_path(s.golden)
     data = golden.read_bytes(path)
     manifest = golden.parse(data, path.parent, str(path))
     if s.update:
-        impl, release = _recorder(s, manifest, golden)
+        impl, release = _recorder(s, manifest)
     else:
         if s.repin:
-            raise golden.GoldenError("--mmhash-repin only makes sense with --mmhash-update")
+            raise GoldenError("--mmhash-repin only makes sense with --mmhash-update")
         release = _checked_release(s, manifest)
-        impl = golden.resolve_impl(s.impl)
+        impl = resolve_impl(s.impl)
         if impl.release not in (None, release):
-            raise golden.GoldenError(
+            raise GoldenError(
                 f"--mmhash-impl sglang runs the installed sglang {impl.release}, but sglang {release} is "
                 f"being checked: pass --mmhash-sglang-version {impl.release}, or use a venv with sglang=={release}")
     return _Run(s, manifest, data, release, impl)
 
 
-def _recorder(s: _Settings, manifest: Any, golden: Any) -> tuple[Any, str]:
+def _recorder(s: _Settings, manifest: Any) -> tuple[Any, str]:
     """The real SGLang that --mmhash-update records from: refuses CI, other impls, missing or mismatched sglang."""
+    from .errors import GoldenError
+    from .implementations import recording_impl
+
     if "CI" in os.environ:
-        raise golden.GoldenError(
+        raise GoldenError(
             "--mmhash-update is refused when the CI environment variable is set: golden values are "
             "recorded on purpose, by a person, from real SGLang; never by a CI job")
     if s.impl != "engine":
-        raise golden.GoldenError(f"--mmhash-update records from the installed real SGLang only; drop --mmhash-impl {s.impl}")
-    return golden.recording_impl(_release(s.version) if s.version else None, manifest.pin, s.repin)
+        raise GoldenError(f"--mmhash-update records from the installed real SGLang only; drop --mmhash-impl {s.impl}")
+    return recording_impl(_release(s.version) if s.version else None, manifest.pin, s.repin)
 
 
 def _release(version: str) -> str:
@@ -236,17 +245,17 @@ class GoldenItem(_GoldenNode):
     def runtest(self) -> None:
         """Check the entry against the recorded value, or record real SGLang's value."""
         __tracebackhide__ = True
-        from . import golden
+        from .implementations import check_entry, format_check, record_entry
 
         run = self.config.stash[_RUN]
         entry = run.manifest[self.entry_id]
         if run.settings.update:
-            _record(self.config, run, golden.record_entry(run.manifest, entry, run.release, self.device, run.impl))
+            _record(self.config, run, record_entry(run.manifest, entry, run.release, self.device, run.impl))
             return
-        c = golden.check_entry(run.manifest, entry, run.release, self.device, run.impl,
-                               gpu=run.settings.require_gpu)
+        c = check_entry(run.manifest, entry, run.release, self.device, run.impl,
+                        gpu=run.settings.require_gpu)
         if c.problem is not None:
-            raise _Failure(golden.format_check(c, _update_command(self, run)))
+            raise _Failure(format_check(c, _update_command(self, run)))
 
 
 class UnlistedFileItem(_GoldenNode):
@@ -314,23 +323,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(_RUN, None)
     if run is None or not run.settings.update or hasattr(session.config, "workerinput"):
         return
-    from . import golden
+    from .errors import MmhashError
 
     try:
-        run.report.append(_flush(run, golden, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED))
-    except golden.MmhashError as e:
+        run.report.append(_flush(run, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED))
+    except MmhashError as e:
         run.report.append(f"mmhash: NOT written: {e}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def _flush(run: _Run, golden: Any, interrupted: bool) -> str:
+def _flush(run: _Run, interrupted: bool) -> str:
     """Merge the recorded values into the manifest and write it once; a summary line."""
+    from . import golden
+    from .errors import GoldenError
+
     path = run.manifest.path
     if interrupted or run.crashed_workers:
         why = "the session was interrupted" if interrupted else f"{run.crashed_workers} xdist worker(s) crashed"
-        raise golden.GoldenError(f"{why}; {path} is unchanged (nothing is written from a partial run)")
+        raise GoldenError(f"{why}; {path} is unchanged (nothing is written from a partial run)")
     if golden.read_bytes(path) != run.manifest_bytes:
-        raise golden.GoldenError(f"{path} changed on disk during the run; not overwriting it")
+        raise GoldenError(f"{path} changed on disk during the run; not overwriting it")
     pin = run.release if run.settings.repin else None
     prov = {run.release: golden.current_provenance(run.release)}
     new = golden.record_values(run.manifest, run.recorded, prov, pin)
@@ -394,7 +406,7 @@ def mmhash(request: pytest.FixtureRequest) -> Callable[..., Any]:
 @pytest.fixture
 def mmhash_equal(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``mmhash_equal(actual, expected, *, sglang_version=None, device=None)``: assert equal hash and pads."""
-    from .golden import assert_mmhash_equal
+    from .equality import assert_mmhash_equal
 
     default = request.config.stash[_SETTINGS].version
 

@@ -14,8 +14,9 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from . import golden as G
 from .errors import MmhashError
+from .golden import DEVICES, M64, Manifest, iter_items, load_manifest
+from .implementations import Observed, describe, resolve_impl
 from .versions import SHA256_F32, SHA256_RAW
 
 CAUSES = ("content-scheme", "feature-dependent", "pad-scheme", "mask64", "error")
@@ -60,7 +61,7 @@ class Change:
         return d
 
 
-def _changed(b: G.Observed, a: G.Observed) -> bool:
+def _changed(b: Observed, a: Observed) -> bool:
     """Whether two engine results differ in value (two errors never count: neither has a value)."""
     if b.is_error and a.is_error:
         return False
@@ -83,13 +84,13 @@ def _f32_raw_reason(feature: Any) -> str:
     return f"sha256-f32 and sha256-raw read different bytes for dtype {dtypes[0] if dtypes else '?'}"
 
 
-def _hash_cause(feature: Any, b: G.Observed, a: G.Observed) -> Cause | None:
+def _hash_cause(feature: Any, b: Observed, a: Observed) -> Cause | None:
     """What changes the stored hash, or None when it is unchanged."""
     hb, ha = b.value["hash"], a.value["hash"]
     if hb == ha:
         return None
     sb, sa = b.schemes["hash"], a.schemes["hash"]
-    if hb & G.M64 == ha & G.M64:
+    if hb & M64 == ha & M64:
         return Cause("mask64", f"mask64 stores h & (2^64-1): the signed hash {hb} is stored as {ha}" if ha >= 0
                      else f"without mask64 the hash {hb} is stored signed, as {ha}")
     if {sb, sa} == {SHA256_F32, SHA256_RAW}:
@@ -99,7 +100,7 @@ def _hash_cause(feature: Any, b: G.Observed, a: G.Observed) -> Cause | None:
     return Cause("feature-dependent", f"{sb} in both releases, but they hash this feature's bytes differently")
 
 
-def _causes(feature: Any, b: G.Observed, a: G.Observed, old: str, new: str) -> tuple[Cause, ...]:
+def _causes(feature: Any, b: Observed, a: Observed, old: str, new: str) -> tuple[Cause, ...]:
     """Every part of the scheme that changes this feature's value."""
     if b.is_error or a.is_error:
         err = b.value if b.is_error else a.value
@@ -117,12 +118,12 @@ def upgrade_report(golden_dir: str, to_version: str, from_version: str | None = 
     manifest pin) to ``to_version``, each with the scheme parts that cause it; computed by the engine."""
     from .versions import resolve
 
-    manifest = G.load_manifest(golden_dir)
+    manifest = load_manifest(golden_dir)
     old = resolve(from_version).version if from_version else manifest.pin
     new = resolve(to_version).version
-    engine = G.resolve_impl("engine")
+    engine = resolve_impl("engine")
     changes = []
-    for entry, device in G.iter_items(manifest):
+    for entry, device in iter_items(manifest):
         feature = manifest.load(entry.id)
         b, a = engine(feature, old, device), engine(feature, new, device)
         if _changed(b, a):
@@ -131,7 +132,7 @@ def upgrade_report(golden_dir: str, to_version: str, from_version: str | None = 
     return changes
 
 
-def _schemes(o: G.Observed) -> dict[str, Any] | None:
+def _schemes(o: Observed) -> dict[str, Any] | None:
     return dict(o.schemes) if o.schemes else None
 
 
@@ -156,8 +157,8 @@ def render_text(changes: list[Change], total: int, old: str, new: str) -> str:
     lines += [f"  {k}: {n}" for k, n in counts.items() if n]
     for ch in changes:
         lines.append(f"{ch.entry_id} [{ch.device}]")
-        lines.append(f"    before: {G.describe(ch.before)}")
-        lines.append(f"    after:  {G.describe(ch.after)}")
+        lines.append(f"    before: {describe(ch.before)}")
+        lines.append(f"    after:  {describe(ch.after)}")
         lines += [f"    cause:  {c.kind}: {c.detail}" for c in ch.causes]
     return "\n".join(lines)
 
@@ -166,13 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``mmhash upgrade-report GOLDEN --to V [--from V] [--json]``; exit 0, or the error's exit code."""
     args = _parser().parse_args(argv)
     try:
-        manifest = G.load_manifest(args.golden)
+        manifest = load_manifest(args.golden)
         old, new = _versions(manifest, args)
         changes = upgrade_report(args.golden, new, old)
     except MmhashError as e:
         print(f"mmhash upgrade-report: error: {e}", file=sys.stderr)
         return e.exit_code
-    total = len(manifest.entries) * len(G.DEVICES)
+    total = len(manifest.entries) * len(DEVICES)
     if args.json:
         print(json.dumps({"golden": args.golden, "from": old, "to": new, "values": total,
                           "changes": [c.to_dict() for c in changes]}, indent=2))
@@ -181,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _versions(manifest: G.Manifest, args: argparse.Namespace) -> tuple[str, str]:
+def _versions(manifest: Manifest, args: argparse.Namespace) -> tuple[str, str]:
     """The (from, to) releases the arguments name; from defaults to the pin."""
     from .versions import resolve
 

@@ -13,9 +13,20 @@ import pytest
 from fakes import FakeDriver
 import torch
 
-from pytest_mmhash import MMHash, UnhashableFeatureError, hash_feature
+from pytest_mmhash import MMHash, UnhashableFeatureError, hash_feature, implementations
 from pytest_mmhash import golden as G
+from pytest_mmhash.equality import assert_mmhash_equal, feature_difference
 from pytest_mmhash.errors import GoldenError
+from pytest_mmhash.implementations import (
+    Impl,
+    Observed,
+    check_entry,
+    format_check,
+    matches,
+    record_entry,
+    recording_impl,
+    resolve_impl,
+)
 
 PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 PROV = {"sglang": "0.5.23", "torch": "2.13.0", "triton": "3.9.0", "numpy": "2.4.6", "python": "3.11.7",
@@ -250,19 +261,19 @@ def test_diagnose(store: Path):
 
 def test_engine_checks_pass_and_errors_match(store: Path):
     m = G.load_manifest(store)
-    engine = G.resolve_impl("engine")
-    assert all(G.check_entry(m, e, "0.5.23", d, engine).problem is None for e, d in G.iter_items(m))
-    assert G.matches({"error": "TypeError: x"}, G.Observed({"error": "UnhashableFeatureError: y"}, any_error=True))
-    assert not G.matches({"error": "TypeError: x"}, G.Observed({"error": "IndexError: y"}))
-    assert G.matches({"error": "TypeError: x"}, G.Observed({"error": "TypeError: other text"}))
+    engine = resolve_impl("engine")
+    assert all(check_entry(m, e, "0.5.23", d, engine).problem is None for e, d in G.iter_items(m))
+    assert matches({"error": "TypeError: x"}, Observed({"error": "UnhashableFeatureError: y"}, any_error=True))
+    assert not matches({"error": "TypeError: x"}, Observed({"error": "IndexError: y"}))
+    assert matches({"error": "TypeError: x"}, Observed({"error": "TypeError: other text"}))
 
 
 def test_check_reports_a_changed_value(store: Path):
     m = G.load_manifest(store)
-    fake = G.Impl("fake", "callable", lambda f, r, d: G.Observed({"hash": 5, "hex": "0000000000000005", "pad_values": [1]}))
-    c = G.check_entry(m, m["a"], "0.5.23", "cpu", fake)
+    fake = Impl("fake", "callable", lambda f, r, d: Observed({"hash": 5, "hex": "0000000000000005", "pad_values": [1]}))
+    c = check_entry(m, m["a"], "0.5.23", "cpu", fake)
     assert c.problem == "the value differs from the recorded one"
-    text = G.format_check(c, "CMD")
+    text = format_check(c, "CMD")
     assert "differs:   hash; pad_values length 4 vs 1" in text and "hash scheme/implementation changed" in text
     assert text.rstrip().endswith("CMD")
 
@@ -291,24 +302,24 @@ def sample_callable_bad(feature, *, sglang_version, device):
 @pytest.mark.parametrize("name", ["sample_callable_int", "sample_callable_mmhash", "sample_callable_dict"])
 def test_callable_impl_contract(store: Path, name: str):
     m = G.load_manifest(store)
-    impl = G.resolve_impl(f"{__name__}:{name}")
+    impl = resolve_impl(f"{__name__}:{name}")
     assert impl.kind == "callable"
-    assert all(G.check_entry(m, e, "0.5.23", d, impl).problem is None for e, d in G.iter_items(m))
+    assert all(check_entry(m, e, "0.5.23", d, impl).problem is None for e, d in G.iter_items(m))
 
 
 def test_callable_impl_errors(store: Path):
     m = G.load_manifest(store)
     with pytest.raises(GoldenError, match="the contract is an int hash"):
-        G.resolve_impl(f"{__name__}:sample_callable_bad")(m.load("a"), "0.5.23", "cpu")
+        resolve_impl(f"{__name__}:sample_callable_bad")(m.load("a"), "0.5.23", "cpu")
     with pytest.raises(GoldenError, match="cannot import module"):
-        G.resolve_impl("no_such_module_xyz:f")
+        resolve_impl("no_such_module_xyz:f")
     with pytest.raises(GoldenError, match="has no attribute"):
-        G.resolve_impl(f"{__name__}:missing")
+        resolve_impl(f"{__name__}:missing")
     with pytest.raises(GoldenError, match="expected engine, sglang or MODULE:CALLABLE"):
-        G.resolve_impl("rust")
-    obs = G.resolve_impl(f"{__name__}:sample_callable_raises")(m.load("a"), "0.5.23", "cpu")
+        resolve_impl("rust")
+    obs = resolve_impl(f"{__name__}:sample_callable_raises")(m.load("a"), "0.5.23", "cpu")
     assert obs.is_error and obs.any_error
-    assert G.matches({"error": "TypeError: x"}, obs)
+    assert matches({"error": "TypeError: x"}, obs)
 
 
 
@@ -319,7 +330,7 @@ def test_real_sglang_refused_when_not_importable():
     if importlib.util.find_spec("sglang") is not None:
         pytest.skip("sglang is installed here")
     with pytest.raises(GoldenError, match="real SGLang is not importable"):
-        G.recording_impl(None, "0.5.23", False)
+        recording_impl(None, "0.5.23", False)
 
 
 @pytest.mark.parametrize("installed,target,pin,repin,ok", [
@@ -330,23 +341,23 @@ def test_real_sglang_refused_when_not_importable():
     ("0.5.22", "0.5.9", "0.5.23", False, "records from the installed sglang 0.5.22"),
 ])
 def test_recording_impl_rules(monkeypatch, installed, target, pin, repin, ok):
-    monkeypatch.setattr(G, "_real_sglang_driver", lambda: FakeDriver(installed))
+    monkeypatch.setattr(implementations, "_real_sglang_driver", lambda: FakeDriver(installed))
     if ok[0].isdigit():
-        impl, release = G.recording_impl(target, pin, repin)
+        impl, release = recording_impl(target, pin, repin)
         assert release == ok and impl.kind == "sglang"
     else:
         with pytest.raises(GoldenError, match=ok):
-            G.recording_impl(target, pin, repin)
+            recording_impl(target, pin, repin)
 
 
 def test_record_entry_refuses_changed_bytes(store: Path, monkeypatch):
-    monkeypatch.setattr(G, "_real_sglang_driver", lambda: FakeDriver())
+    monkeypatch.setattr(implementations, "_real_sglang_driver", lambda: FakeDriver())
     m = G.load_manifest(store)
-    impl, release = G.recording_impl(None, m.pin, False)
-    assert G.record_entry(m, m["b"], release, "cuda", impl).value == m["b"].value(release, "cuda")
+    impl, release = recording_impl(None, m.pin, False)
+    assert record_entry(m, m["b"], release, "cuda", impl).value == m["b"].value(release, "cuda")
     (store / "features/b.pt").write_bytes((store / "features/b.pt").read_bytes() + b"\0")
     with pytest.raises(GoldenError, match="feature bytes changed"):
-        G.record_entry(m, m["b"], release, "cpu", impl)
+        record_entry(m, m["b"], release, "cpu", impl)
 
 
 # ------------------------------------------------------------------ mmhash_equal helpers
@@ -356,24 +367,24 @@ def test_feature_difference():
     a = torch.arange(6, dtype=torch.float32).reshape(2, 3)
     b = a.clone()
     b[1, 2] = -1
-    assert G.feature_difference(a, a.clone()) is None
-    assert "index (1, 2)" in G.feature_difference(a, b)
-    assert "dtype float32 shape (2, 3) vs dtype bfloat16 shape (2, 3)" in G.feature_difference(a, a.bfloat16())
-    assert "list of 2 vs list of 1" in G.feature_difference([a, a], [a])
-    assert "feature[1]" in G.feature_difference([a, a], [a, b])
-    assert G.feature_difference(b"ab", b"ab") is None
+    assert feature_difference(a, a.clone()) is None
+    assert "index (1, 2)" in feature_difference(a, b)
+    assert "dtype float32 shape (2, 3) vs dtype bfloat16 shape (2, 3)" in feature_difference(a, a.bfloat16())
+    assert "list of 2 vs list of 1" in feature_difference([a, a], [a])
+    assert "feature[1]" in feature_difference([a, a], [a, b])
+    assert feature_difference(b"ab", b"ab") is None
 
 
 def test_assert_mmhash_equal_forms():
     x = torch.arange(10, dtype=torch.float32)
     m = hash_feature(x, sglang_version="0.5.23")
-    assert G.assert_mmhash_equal(x, x.clone(), sglang_version="0.5.23") == m
-    G.assert_mmhash_equal(x, m)
-    G.assert_mmhash_equal(x, m.hash, sglang_version="0.5.23")
-    G.assert_mmhash_equal(x, "0x" + m.hex.upper(), sglang_version="0.5.23")
+    assert assert_mmhash_equal(x, x.clone(), sglang_version="0.5.23") == m
+    assert_mmhash_equal(x, m)
+    assert_mmhash_equal(x, m.hash, sglang_version="0.5.23")
+    assert_mmhash_equal(x, "0x" + m.hex.upper(), sglang_version="0.5.23")
     with pytest.raises(AssertionError, match="hash 1") as ei:
-        G.assert_mmhash_equal(x, 1, sglang_version="0.5.23")
+        assert_mmhash_equal(x, 1, sglang_version="0.5.23")
     assert str(m.hash) in str(ei.value) and str(m.pad_values[0]) in str(ei.value)
     with pytest.raises(ValueError, match="not a 64-bit hex"):
-        G.assert_mmhash_equal(x, "xyz")
+        assert_mmhash_equal(x, "xyz")
     assert isinstance(m, MMHash)

@@ -1,8 +1,8 @@
 """The pytest plugin, end to end with pytester: golden items, the update flow, xdist, fixtures, gpu marker.
 
 Real SGLang is simulated by a fake driver that returns the engine's values; it replaces
-``pytest_mmhash.golden._real_sglang_driver`` (in-process runs: monkeypatch; subprocess runs: a
-conftest). Values of these synthetic goldens come from that fake; the project's real ``golden/``
+``pytest_mmhash.implementations._real_sglang_driver`` (in-process runs: monkeypatch; subprocess
+runs: a conftest). Values of these synthetic goldens come from that fake; the project's real ``golden/``
 is only ever read (copied) here.
 """
 
@@ -23,8 +23,8 @@ import pytest
 from fakes import FakeDriver
 import torch
 
-from pytest_mmhash import hash_feature
 from pytest_mmhash import golden as G
+from pytest_mmhash import hash_feature, implementations
 
 PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 NO_CUDA = not torch.cuda.is_available()
@@ -45,9 +45,9 @@ def real_item(feature, device):
 '''
 FAKE_CONFTEST = '''
 import fake_sglang
-import pytest_mmhash.golden as golden
+import pytest_mmhash.implementations as implementations
 
-golden._real_sglang_driver = lambda: fake_sglang
+implementations._real_sglang_driver = lambda: fake_sglang
 '''
 
 
@@ -71,7 +71,7 @@ def make_golden(root: Path, extra: int = 0) -> Path:
 
 def engine_value(root: Path, entry_id: str, device: str, release: str = "0.5.23") -> dict:
     m = G.load_manifest(root)
-    return dict(G.resolve_impl("engine")(m.load(entry_id), release, device).value)
+    return dict(implementations.resolve_impl("engine")(m.load(entry_id), release, device).value)
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +85,7 @@ def _clean_env(monkeypatch):
 def fake_sglang(monkeypatch):
     """Simulate real SGLang in-process; returns a setter for its version."""
     driver = FakeDriver()
-    monkeypatch.setattr(G, "_real_sglang_driver", lambda: driver)
+    monkeypatch.setattr(implementations, "_real_sglang_driver", lambda: driver)
     return driver
 
 
@@ -203,7 +203,7 @@ def test_one_byte_change_fails_that_item_with_bytes_diagnosis(pytester, recorded
         "*diagnosis: the feature bytes changed: features/n.npy has sha256*",
     ])
     out = result.stdout.str()
-    assert "golden.py" not in out and "plugin.py" not in out  # no internals
+    assert not any(f in out for f in ("golden.py", "implementations.py", "plugin.py"))  # no internals
 
 
 def test_value_change_fails_with_scheme_diagnosis_and_update_command(pytester, recorded):

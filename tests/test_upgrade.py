@@ -11,6 +11,7 @@ import torch
 
 from pytest_mmhash import golden as G
 from pytest_mmhash import upgrade as U
+from pytest_mmhash.implementations import Observed
 
 PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -70,8 +71,8 @@ def test_gpu_content_scheme_change(golden_dir: Path):
 
 def test_mask64_cause():
     scheme = {"hash": "gpu-xor-int64", "pad": "pad-mod30", "modifiers": []}
-    b = G.Observed({"hash": -5, "hex": "fffffffffffffffb", "pad_values": [1]}, scheme)
-    a = G.Observed({"hash": 2**64 - 5, "hex": "fffffffffffffffb", "pad_values": [1]}, scheme)
+    b = Observed({"hash": -5, "hex": "fffffffffffffffb", "pad_values": [1]}, scheme)
+    a = Observed({"hash": 2**64 - 5, "hex": "fffffffffffffffb", "pad_values": [1]}, scheme)
     assert U._causes(None, b, a, "x", "y") == (U.Cause("mask64", "mask64 stores h & (2^64-1): the signed hash -5 is stored as 18446744073709551611"),)
 
 

@@ -1,0 +1,340 @@
+"""What a golden check compares with the manifest: implementations, the check itself, its failure text.
+
+Implementations (:func:`resolve_impl`):
+
+* ``engine``: this package's :func:`pytest_mmhash.hash_feature`;
+* ``sglang``: the installed real SGLang, through :mod:`pytest_mmhash.oracle.driver`;
+* ``MODULE:CALLABLE``: a downstream function ``fn(feature, *, sglang_version, device)`` that
+  returns an ``int`` hash (pad values then go unchecked), an :class:`~pytest_mmhash.MMHash`, or a
+  dict ``{"hash": int, "pad_values": [int, ...]}`` / ``{"error": "TypeError: ..."}``. It raises
+  :class:`~pytest_mmhash.UnhashableFeatureError` to mean "SGLang raises here" (matches any
+  recorded error); any other exception is a bug in it and fails the check with its traceback.
+
+Values are only ever *recorded* from real SGLang (:func:`recording_impl`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import GoldenError, MmhashError, UnhashableFeatureError
+from .golden import M64, Diagnosis, Entry, Manifest, Recorded, diagnose, is_int
+
+# --------------------------------------------------------------------------- implementations
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What an implementation produced for one feature: a value in manifest form, or an error."""
+
+    value: Mapping[str, Any]  # {"hash","hex","pad_values"}, {"hash","hex"} (int-only), or {"error"}
+    schemes: Mapping[str, Any] | None = None  # hash/pad scheme ids when the implementation knows them
+    any_error: bool = False  # an UnhashableFeatureError: stands for whatever error SGLang raises
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the implementation reported an error instead of a value."""
+        return "error" in self.value
+
+
+@dataclass(frozen=True)
+class Impl:
+    """A named implementation: ``fn(feature, release, device) -> Observed``."""
+
+    name: str
+    kind: str  # "engine" | "sglang" | "callable"
+    fn: Callable[[Any, str, str], Observed]
+    release: str | None = None  # the only release it can compute (real SGLang), None: any
+
+    def __call__(self, feature: Any, release: str, device: str) -> Observed:
+        """Run the implementation on one feature."""
+        __tracebackhide__ = True
+        return self.fn(feature, release, device)
+
+
+def _from_mmhash(m: Any) -> Observed:
+    pads = [int(p) for p in m.pad_values]
+    return Observed({"hash": int(m.hash), "hex": format(int(m.hash) & M64, "016x"), "pad_values": pads},
+                    dict(m.schemes))
+
+
+def _error(e: BaseException) -> dict[str, str]:
+    lines = str(e).splitlines()
+    return {"error": f"{type(e).__name__}: {lines[0] if lines else ''}"}
+
+
+def _engine(feature: Any, release: str, device: str) -> Observed:
+    __tracebackhide__ = True
+    from .api import hash_feature
+
+    try:
+        return _from_mmhash(hash_feature(feature, sglang_version=release, device=device))
+    except UnhashableFeatureError as e:
+        return Observed(_error(e), any_error=True)
+
+
+def _real_sglang_driver() -> Any:
+    """The real-SGLang driver module; refuses when sglang is not importable.
+
+    This is the only source of recorded values. Tests replace this function to simulate real
+    SGLang; nothing else can.
+    """
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("sglang") is None:
+        raise GoldenError(
+            f"real SGLang is not importable in this environment ({sys.executable}); golden values "
+            f"come only from real SGLang: run in a venv with it installed (tools/install-sglang.sh)"
+        )
+    from .oracle import driver
+
+    return driver
+
+
+def real_sglang() -> tuple[Impl, str]:
+    """The installed real SGLang as an :class:`Impl`, and the release it is."""
+    from .versions import resolve
+
+    driver = _real_sglang_driver()
+    installed = resolve(driver.sglang_version(), allow_newer=False).version
+
+    def fn(feature: Any, release: str, device: str) -> Observed:
+        if release != installed:
+            raise GoldenError(f"the installed sglang is {installed}, not {release}")
+        v = dict(driver.real_item(feature, device))
+        if "error" in v:
+            return Observed({"error": v["error"]})
+        return Observed({"hash": v["hash"], "hex": format(v["hash"] & M64, "016x"), "pad_values": list(v["pad_values"])})
+
+    return Impl(f"sglang {installed} (installed)", "sglang", fn, installed), installed
+
+
+def _callable_result(name: str, r: Any) -> Observed:
+    if is_int(r):
+        return Observed({"hash": r, "hex": format(r & M64, "016x")})
+    if hasattr(r, "pad_values") and hasattr(r, "hash") and hasattr(r, "schemes"):
+        return _from_mmhash(r)
+    if isinstance(r, Mapping):
+        d = dict(r)
+        if "error" in d and isinstance(d["error"], str) and set(d) == {"error"}:
+            return Observed(d)
+        if is_int(d.get("hash")) and set(d) <= {"hash", "hex", "pad_values"}:
+            out = {"hash": d["hash"], "hex": format(d["hash"] & M64, "016x")}
+            if "pad_values" in d:
+                out["pad_values"] = [int(p) for p in d["pad_values"]]
+            return Observed(out)
+    raise GoldenError(
+        f"{name} returned {r!r}; the contract is an int hash, an MMHash, or a dict "
+        f"{{'hash': int, 'pad_values': [int, ...]}} / {{'error': 'Type: message'}}"
+    )
+
+
+def _import_callable(spec: str) -> Callable[..., Any]:
+    module, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+    except ImportError as e:
+        raise GoldenError(f"--mmhash-impl {spec}: cannot import module {module!r}: {e}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise GoldenError(f"--mmhash-impl {spec}: module {module!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise GoldenError(f"--mmhash-impl {spec}: {attr!r} is not callable")
+    return obj
+
+
+def _callable_impl(spec: str) -> Impl:
+    fn = _import_callable(spec)
+
+    def run(feature: Any, release: str, device: str) -> Observed:
+        __tracebackhide__ = True
+        try:
+            r = fn(feature, sglang_version=release, device=device)
+        except UnhashableFeatureError as e:
+            return Observed(_error(e), any_error=True)
+        return _callable_result(spec, r)
+
+    return Impl(spec, "callable", run)
+
+
+def resolve_impl(spec: str) -> Impl:
+    """``engine``, ``sglang`` (the installed real SGLang) or ``MODULE:CALLABLE``."""
+    if spec == "engine":
+        return Impl("engine", "engine", _engine)
+    if spec == "sglang":
+        return real_sglang()[0]
+    module, sep, attr = spec.partition(":")
+    if sep and module and attr:
+        return _callable_impl(spec)
+    raise GoldenError(f"--mmhash-impl {spec!r}: expected engine, sglang or MODULE:CALLABLE")
+
+
+def recording_impl(target: str | None, pin: str, repin: bool) -> tuple[Impl, str]:
+    """The real SGLang to record values from, and the release to record; refuses mismatches.
+
+    ``target`` is the release asked for (None: the pin). Recording a release other than the
+    installed sglang's is refused; recording one other than the pin needs ``target`` to name it
+    or ``repin`` (which makes it the new pin).
+    """
+    impl, installed = real_sglang()
+    if target is not None and target != installed:
+        raise GoldenError(
+            f"--mmhash-update records from the installed sglang {installed}, but release {target} "
+            f"was asked for: run in a venv with sglang=={target}"
+        )
+    if target is None and installed != pin and not repin:
+        raise GoldenError(
+            f"the installed sglang {installed} differs from the manifest pin {pin}: run in a venv "
+            f"with sglang=={pin}, or pass --mmhash-repin to record {installed} and make it the pin, "
+            f"or --mmhash-sglang-version {installed} to record {installed} without changing the pin"
+        )
+    return impl, installed
+
+
+def on_cuda(feature: Any) -> Any:
+    """``feature`` with every torch tensor moved to the real CUDA device (lists kept)."""
+    if isinstance(feature, list):
+        return [on_cuda(x) for x in feature]
+    return feature.cuda() if hasattr(feature, "cuda") and hasattr(feature, "is_cuda") else feature
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def error_type(value: Mapping[str, Any]) -> str:
+    """The exception type name of an ``{"error": "Type: msg"}`` value."""
+    return value["error"].split(":", 1)[0].strip()
+
+
+def matches(expected: Mapping[str, Any], observed: Observed) -> bool:
+    """Whether ``observed`` reproduces the recorded ``expected`` value."""
+    if "error" in expected:
+        return observed.is_error and (observed.any_error or error_type(observed.value) == error_type(expected))
+    if observed.is_error or observed.value["hash"] != expected["hash"]:
+        return False
+    return "pad_values" not in observed.value or list(observed.value["pad_values"]) == list(expected["pad_values"])
+
+
+def observe(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl, gpu: bool = False) -> Observed:
+    """Load the entry's feature and run ``impl`` on it (tensors on the real GPU when ``gpu``)."""
+    __tracebackhide__ = True
+    feature = manifest.load(entry.id)
+    if gpu and device == "cuda":
+        feature = on_cuda(feature)
+    return impl(feature, release, device)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of checking one entry on one path against one release's recorded value."""
+
+    manifest: Manifest
+    entry: Entry
+    release: str
+    device: str
+    impl_name: str
+    expected: Mapping[str, Any] | None
+    observed: Observed | None
+    diagnosis: Diagnosis
+    problem: str | None  # why it failed; None when it passed
+
+
+def check_entry(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl,
+                gpu: bool = False) -> Check:
+    """Check one entry on one path: the file's sha256, then the implementation's value."""
+    __tracebackhide__ = True
+    expected = entry.value(release, device)
+    diag = diagnose(manifest, entry)
+    observed, failure = None, None
+    if (manifest.root / entry.file).is_file():
+        try:
+            observed = observe(manifest, entry, release, device, impl, gpu)
+        except MmhashError as e:
+            failure = f"{type(e).__name__}: {e}"
+    if diag.bytes_changed:
+        problem: str | None = diag.summary
+    elif failure:
+        problem = failure
+    elif expected is None:
+        problem = f"no value is recorded for sglang {release} on the {device} path"
+    else:
+        problem = None if matches(expected, observed) else "the value differs from the recorded one"
+    return Check(manifest, entry, release, device, impl.name, expected, observed, diag, problem)
+
+
+def record_entry(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl) -> Recorded:
+    """Record real SGLang's value for one entry and path; refuses an entry whose bytes changed."""
+    __tracebackhide__ = True
+    diag = diagnose(manifest, entry)
+    if diag.bytes_changed:
+        raise GoldenError(
+            f"not recording {entry.id!r}: {diag.detail}; the values of other releases would be stale, "
+            f"so regenerate the entry (its sha256 and values) first"
+        )
+    return Recorded(entry.id, release, device, observe(manifest, entry, release, device, impl).value)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def describe(value: Mapping[str, Any] | None) -> str:
+    """One line for a value: hash, hex and pad values, or the error."""
+    if value is None:
+        return "(nothing recorded)"
+    if "error" in value:
+        return f"error {value['error']}"
+    pads = f"pad_values {list(value['pad_values'])}" if "pad_values" in value else "pad_values (not returned)"
+    return f"hash {value['hash']} (hex {value['hex']}), {pads}"
+
+
+def schemes_line(s: Mapping[str, Any] | None) -> str:
+    """Scheme ids as one line, e.g. ``hash sha256-raw, pad pad-wide4, modifiers mask64``."""
+    if not s:
+        return "(not reported by this implementation)"
+    return f"hash {s['hash']}, pad {s['pad']}, modifiers {'+'.join(s.get('modifiers', [])) or 'none'}"
+
+
+def _differences(expected: Mapping[str, Any] | None, observed: Observed | None) -> list[str]:
+    """Which parts of two values differ, e.g. ``["hash", "pad_values at index 0, 2"]``."""
+    if not expected or not observed or "error" in expected or observed.is_error:
+        return []
+    out = ["hash"] if expected["hash"] != observed.value["hash"] else []
+    want, got = list(expected["pad_values"]), observed.value.get("pad_values")
+    if got is not None and list(got) != want:
+        if len(got) != len(want):
+            out.append(f"pad_values length {len(want)} vs {len(got)}")
+        else:
+            out.append("pad_values at index " + ", ".join(str(i) for i, (a, b) in enumerate(zip(want, got)) if a != b))
+    return out
+
+
+def format_check(c: Check, update_command: str) -> str:
+    """The readable failure report of a failed :class:`Check`."""
+    key = f" (key {c.entry.key!r})" if c.entry.key else ""
+    lines = [
+        f"golden entry {c.entry.id!r} [{c.device} path] vs sglang {c.release}: {c.problem}",
+        f"  file:      {c.manifest.root / c.entry.file}{key}",
+        f"  impl:      {c.impl_name}",
+        f"  expected:  {describe(c.expected)}",
+        f"  actual:    {describe(c.observed.value) if c.observed else '(not computed)'}",
+    ]
+    diffs = _differences(c.expected, c.observed)
+    if diffs:
+        lines.append(f"  differs:   {'; '.join(diffs)}")
+    lines.append(f"  schemes:   {schemes_line(c.observed.schemes if c.observed else None)}")
+    if c.expected is not None or c.diagnosis.bytes_changed:
+        lines.append(f"  diagnosis: {c.diagnosis.detail}")
+    if c.diagnosis.summary == "the feature file is missing":
+        lines.append("  to fix:    restore the file, or remove the entry; after regenerating, record from real SGLang:")
+    elif c.diagnosis.bytes_changed:
+        lines.append("  to update: if the new bytes are intended, regenerate the entry (its sha256; stale values "
+                     "are dropped), then record from real SGLang:")
+    else:
+        lines.append("  to update: if the change is intended, record from real SGLang:")
+    lines.append(f"    {update_command}")
+    return "\n".join(lines)
