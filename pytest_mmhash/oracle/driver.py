@@ -78,16 +78,21 @@ def sglang_version() -> str:
 
 
 def _to_device(feature: Any, device: str) -> Any:
-    """Put every tensor (and, for cuda, every numpy array) of a nested-list feature on ``device``."""
+    """Put every tensor of a nested-list feature on ``device``; for cuda, a top-level numpy array
+    becomes a CUDA tensor too (arrays inside lists stay arrays: SGLang refuses such lists)."""
     if device == "cpu":
         return feature
     if device != "cuda":
         raise ValueError(f"device must be 'cpu' or 'cuda', not {device!r}")
-    if isinstance(feature, list):
-        return [_to_device(x, device) for x in feature]
     if isinstance(feature, np.ndarray):
-        a = np.ascontiguousarray(feature.astype(feature.dtype.newbyteorder("="), copy=False))
+        a = np.ascontiguousarray(feature.astype(feature.dtype.newbyteorder("="), copy=True))
         feature = torch.from_numpy(a)
+    return _tensors_to_cuda(feature)
+
+
+def _tensors_to_cuda(feature: Any) -> Any:
+    if isinstance(feature, list):
+        return [_tensors_to_cuda(x) for x in feature]
     if isinstance(feature, torch.Tensor):
         return feature.cuda() if _REAL_CUDA else feature.as_subclass(FakeCuda)
     return feature
