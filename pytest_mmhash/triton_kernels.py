@@ -19,6 +19,7 @@ import functools
 from typing import Any
 
 from .errors import UnhashableFeatureError
+from .schemes.cuda import splitmix64_finalize, to_signed
 
 TILE = "gpu-tile-fmix32"
 XOR64 = "gpu-xor-int64"
@@ -26,7 +27,6 @@ XOR32 = "gpu-xor-int32"
 SCHEMES = (TILE, XOR64, XOR32)
 
 _M32 = 0xFFFFFFFF
-_M64 = (1 << 64) - 1
 
 # Constants the kernels read. Compiled Triton only reads globals that are ``tl.constexpr``, so
 # _kernels() rebinds each of these names to one; host code never uses them.
@@ -186,22 +186,6 @@ def _as_words(words: Any, nbytes: int) -> Any:
     raise ValueError(f"words must be an int32 or uint8 tensor, got {flat.dtype}")
 
 
-def _signed64(x: int) -> int:
-    x &= _M64
-    return x - (1 << 64) if x >> 63 else x
-
-
-def _splitmix64_finalize(x: int) -> int:
-    """The splitmix64 finaliser over the uint64 sum of tile values (spec 2.6)."""
-    x &= _M64
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & _M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & _M64
-    x ^= x >> 31
-    return x
-
-
 def _launch(kernel: Any, w: Any, programs: int, *args: Any) -> list[int]:
     """Run ``kernel`` with one program per output slot; the int64 outputs as Python ints."""
     import contextlib
@@ -239,5 +223,5 @@ def hash_words_triton(words: Any, scheme: str, nbytes: int) -> int:
         nb = (4 * n) & _M32
         nb_i32 = nb - (1 << 32) if nb >> 31 else nb  # passed as int32 bits; the kernel bitcasts
         tiles = _launch(kernel, w, -(-n // _TILE_WORDS), nb_i32, _TILE_WORDS, BLOCK)
-        return _splitmix64_finalize(sum(tiles))
-    return _signed64(sum(_launch(kernel, w, -(-n // BLOCK), BLOCK)))
+        return splitmix64_finalize(sum(tiles))
+    return to_signed(sum(_launch(kernel, w, -(-n // BLOCK), BLOCK)), 64)

@@ -17,18 +17,18 @@ from typing import Callable
 import numba
 import numpy as np
 
-from .cuda import TILE_A, TILE_B, TILE_S1, TILE_S2, TILE_WORDS, XOR_K, XOR_P1, XOR_P2, _signed
+from .cuda import TILE_A, TILE_B, TILE_S1, TILE_S2, TILE_WORDS, XOR_K, XOR_P1, XOR_P2, to_signed
 
 _A = np.uint32(TILE_A)
 _B = np.uint32(TILE_B)
 _S1 = np.uint32(TILE_S1)
 _S2 = np.uint32(TILE_S2)
-_P1 = np.int64(_signed(XOR_P1, 64))
-_P2 = np.int64(_signed(XOR_P2, 64))
+_P1 = np.int64(to_signed(XOR_P1, 64))
+_P2 = np.int64(to_signed(XOR_P2, 64))
 _K = np.int64(XOR_K)
-_P1_32 = np.int32(_signed(XOR_P1, 32))
-_P2_32 = np.int32(_signed(XOR_P2, 32))
-_K_32 = np.int32(_signed(XOR_K, 32))
+_P1_32 = np.int32(to_signed(XOR_P1, 32))
+_P2_32 = np.int32(to_signed(XOR_P2, 32))
+_K_32 = np.int32(to_signed(XOR_K, 32))
 
 
 def _jit(**options: object) -> Callable[[Callable], Callable]:

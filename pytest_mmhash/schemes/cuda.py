@@ -34,7 +34,8 @@ XOR_K = XOR_P1 ^ XOR_P2
 BLOCK_WORDS = 128 * TILE_WORDS
 
 
-def _signed(x: int, bits: int) -> int:
+def to_signed(x: int, bits: int) -> int:
+    """``x`` wrapped to a two's-complement integer of ``bits`` bits."""
     x &= (1 << bits) - 1
     return x - (1 << bits) if x >> (bits - 1) else x
 
@@ -86,8 +87,8 @@ class NumpyBackend:
     def xor64_sum(self, words: np.ndarray, start: int) -> int:
         n = words.size
         x = words.view(np.int32).astype(np.int64)
-        x ^= np.arange(start, start + n, dtype=np.int64) + np.int64(_signed(XOR_P2, 64))
-        x *= np.int64(_signed(XOR_P1, 64))
+        x ^= np.arange(start, start + n, dtype=np.int64) + np.int64(to_signed(XOR_P2, 64))
+        x *= np.int64(to_signed(XOR_P1, 64))
         x ^= x >> np.int64(16)
         x *= np.int64(XOR_K)
         x ^= x >> np.int64(13)
@@ -96,10 +97,10 @@ class NumpyBackend:
     def xor32_sum(self, words: np.ndarray, start: int) -> int:
         n = words.size
         i = np.arange(start, start + n, dtype=np.int64).astype(np.int32)
-        x = words.view(np.int32) ^ (i + np.int32(_signed(XOR_P2, 32)))
-        x *= np.int32(_signed(XOR_P1, 32))
+        x = words.view(np.int32) ^ (i + np.int32(to_signed(XOR_P2, 32)))
+        x *= np.int32(to_signed(XOR_P1, 32))
         x ^= x >> np.int32(16)
-        x *= np.int32(_signed(XOR_K, 32))
+        x *= np.int32(to_signed(XOR_K, 32))
         x ^= x >> np.int32(13)
         return int(x.sum(dtype=np.int64))
 
@@ -145,7 +146,8 @@ def word_blocks(stream: ByteStream, block_words: int = BLOCK_WORDS) -> Iterator[
         yield start, np.frombuffer(bytes(carry), dtype="<u4")
 
 
-def _splitmix64_finalize(x: int) -> int:
+def splitmix64_finalize(x: int) -> int:
+    """The splitmix64 finaliser applied to the uint64 sum of tile values (spec 2.6)."""
     x &= M64
     x ^= x >> 30
     x = (x * 0xBF58476D1CE4E5B9) & M64
@@ -162,7 +164,7 @@ def gpu_tile_fmix32(stream: ByteStream) -> int:
     padded = stream.nbytes + (-stream.nbytes % 4)
     backend = _backend(stream.nbytes)
     acc = backend.sum_blocks("tile_sum", word_blocks(stream), padded)
-    return _splitmix64_finalize(acc)
+    return splitmix64_finalize(acc)
 
 
 def _require_words(stream: ByteStream, scheme: str) -> None:
@@ -177,11 +179,11 @@ def gpu_xor_int64(stream: ByteStream) -> int:
     """``gpu-xor-int64`` (0.4.7-0.4.10.post2): a wrapping int64 sum, returned signed."""
     _require_words(stream, "gpu-xor-int64")
     backend = _backend(stream.nbytes)
-    return _signed(backend.sum_blocks("xor64_sum", word_blocks(stream)), 64)
+    return to_signed(backend.sum_blocks("xor64_sum", word_blocks(stream)), 64)
 
 
 def gpu_xor_int32(stream: ByteStream) -> int:
     """``gpu-xor-int32`` (0.4.6.post5, Triton 3.2.0 semantics): int32 words, summed into int64."""
     _require_words(stream, "gpu-xor-int32")
     backend = _backend(stream.nbytes)
-    return _signed(backend.sum_blocks("xor32_sum", word_blocks(stream)), 64)
+    return to_signed(backend.sum_blocks("xor32_sum", word_blocks(stream)), 64)
