@@ -14,7 +14,7 @@ from .errors import UnhashableFeatureError
 from .schemes import ByteStream
 from .versions import Release
 
-#: Elements per chunk when a feature must be converted or made contiguous (bounded memory).
+#: Bytes per chunk when a feature must be converted or made contiguous (bounded memory).
 CHUNK_BYTES = 16 << 20
 #: A non-contiguous tensor up to this size is made contiguous in one call (torch's fast blocked
 #: transpose, as SGLang does); larger ones are gathered chunk by chunk to bound memory.
@@ -31,7 +31,7 @@ class Plan:
     kind: str  # "bytes" | "ndarray" | "tensors"
     stream: ByteStream  # bytes the chosen scheme reads
     tensors: tuple = ()  # for kind "tensors": the detached leaves, in order
-    dtype: Any = None  # the dtype every leaf is converted to first (None: each keeps its own)
+    dtype: Any = None  # the dtype of the hashed bytes (None: each leaf keeps its own)
 
 
 def is_tensor(x: Any) -> bool:
