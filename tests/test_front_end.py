@@ -119,3 +119,17 @@ def test_numpy_layouts_measured_with_real_sglang(version):
     assert h(np.arange(6, dtype=">f4"), version, "cpu") == 18127573984665611405
     fortran = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))
     assert h(fortran, version, "cpu") == 3017843382285002014
+
+
+def test_edge_cases_measured_with_real_sglang_0_5_23():
+    # Values and raises observed with real sglang 0.5.23 (pytest_mmhash.oracle.driver.real_item).
+    strided = torch.arange(2.0)[::2]  # one element, stride 2: .view(torch.uint8) raises on CPU
+    with pytest.raises(UnhashableFeatureError, match="stride"):
+        h(strided, "0.5.23", "cpu")
+    assert h(strided, "0.5.23", "cuda") == 4437072937787649834
+    f8_mix = [torch.zeros(2, dtype=torch.float8_e4m3fn), torch.ones(2)]
+    assert h(f8_mix, "0.5.23", "cpu") == 15658272530139531787  # per part, no promotion
+    with pytest.raises(UnhashableFeatureError, match="Promotion for Float8"):
+        h(f8_mix, "0.5.23", "cuda")  # torch.cat cannot promote float8
+    bf16_int16 = [torch.zeros(1, dtype=torch.bfloat16), torch.tensor([257], dtype=torch.int16)]
+    assert h(bf16_int16, "0.5.23", "cuda") == 13141427535651213687
