@@ -44,13 +44,14 @@ install_recipe() {
   local v=$1 req="$REPO/requirements/sglang-$1.txt"
   [ -f "$req" ] || { echo "no recipe file $req" >&2; exit 1; }
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  local pip="$VENV/bin/pip"
+  local pip="$VENV/bin/pip" find_links=()
+  [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)  # the local CPU torch wheel, if any
   # torch first, from the local CPU wheel; every later step is pinned to it so pip never pulls another.
   local numpy_req
   numpy_req=$(grep -i '^numpy' "$req" | head -n1 || true)
-  "$pip" install -q torch==2.13.0 "${numpy_req:-numpy}"
+  "$pip" install -q "${find_links[@]}" torch==2.13.0 "${numpy_req:-numpy}"
   "$pip" install -q --no-deps "sglang==$v"
-  "$pip" install -q -r "$req" -c <(echo torch==2.13.0)
+  "$pip" install -q "${find_links[@]}" -r "$req" -c <(echo torch==2.13.0)
   if "$pip" show -q sgl-kernel >/dev/null 2>&1; then
     echo "sgl-kernel got installed; removing it (it must never be present)" >&2
     "$pip" uninstall -y -q sgl-kernel
