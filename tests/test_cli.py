@@ -113,3 +113,12 @@ def test_console_script_runs(files):
                            "0.5.9", str(files / "u.npy")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["hash"] == 18443271527642641981  # spec vector
+
+
+def test_progress_line_only_when_asked_or_on_a_terminal(files, capsys):
+    assert main(["--json", "--progress", "--sglang-version", "0.5.23", str(files)]) == 0
+    out, err = capsys.readouterr()
+    assert "4/4 files" in err and "\r" in err  # a.pt, d.pt, sub/b.npy, u.npy
+    assert all(line.startswith("{") for line in out.splitlines())  # stdout stays pure JSON
+    assert main(["--json", "--sglang-version", "0.5.23", str(files)]) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: no progress by default
