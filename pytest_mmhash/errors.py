@@ -7,6 +7,12 @@ CLI can print it as is and a pytest failure stays readable.
 from __future__ import annotations
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none): for one-line errors."""
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0].strip()
+
+
 class MmhashError(Exception):
     """Base class of every error this package raises on purpose."""
 

@@ -10,9 +10,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from .errors import UnhashableFeatureError
+from .errors import UnhashableFeatureError, first_line
 from .schemes import ByteStream
-from .versions import Release
+from .versions import SHA256_F32, Release
 
 #: Bytes per chunk when a feature must be converted or made contiguous (bounded memory).
 CHUNK_BYTES = 16 << 20
@@ -112,7 +112,6 @@ def plan_feature(feature: Any, release: Release, device: str | None) -> Plan:
 
 
 def _plan_ndarray(a: Any, release: Release, device: str | None) -> Plan:
-
     if a.dtype.hasobject:
         raise UnhashableFeatureError(
             f"a numpy array of dtype {a.dtype} holds Python objects; sglang {release.version} "
@@ -244,10 +243,10 @@ def _plan_tensors(leaves: list, release: Release, device: str | None) -> Plan:
             )
         device = "cuda" if any(on_cuda) else "cpu"
     parts = [t.detach() for t in leaves]
-    if device == "cuda" and era.cuda != "sha256-f32":  # before 0.4.6.post5 CUDA goes via .cpu()
+    if device == "cuda" and era.cuda != SHA256_F32:  # before 0.4.6.post5 CUDA goes via .cpu()
         cat = _cat_dtype(parts, v)
         return Plan("cuda", "tensors", _tensor_stream(parts, (cat,)), tuple(parts), cat)
-    if era.cpu == "sha256-f32":
+    if era.cpu == SHA256_F32:
         cat = _cat_dtype(parts, v)
         # torch.cat converts to the promoted dtype first; only then is bf16 widened to fp32.
         chain = (cat, torch.float32) if cat == torch.bfloat16 else (cat,)
@@ -274,7 +273,7 @@ def _cat_dtype(parts: list, version: str) -> Any:
     except RuntimeError as e:
         raise UnhashableFeatureError(
             f"sglang {version} concatenates the list with torch.cat, which raises RuntimeError "
-            f"({_first_line(e)})"
+            f"({first_line(e)})"
         ) from None
 
 
@@ -294,10 +293,6 @@ def _check_byte_view(t: Any, version: str) -> None:
         )
 
 
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-
 def _numpy_has(dtype: Any) -> bool:
     import torch
 
@@ -310,20 +305,14 @@ def _numpy_has(dtype: Any) -> bool:
 
 def _tensor_stream(parts: list, chain: tuple) -> ByteStream:
     """Each part's logical bytes in order, converted through the dtypes of ``chain`` first."""
-    nbytes = sum(t.numel() * (_itemsize(chain[-1]) if chain else t.element_size()) for t in parts)
+    nbytes = sum(t.numel() * (chain[-1].itemsize if chain else t.element_size()) for t in parts)
     return ByteStream(nbytes, lambda: _tensor_pieces(parts, chain))
-
-
-def _itemsize(dtype: Any) -> int:
-    import torch
-
-    return torch.empty(0, dtype=dtype).element_size()
 
 
 def _tensor_pieces(parts: list, chain: tuple) -> Iterator[memoryview]:
     import torch
 
-    widest = max((_itemsize(d) for d in chain), default=1)
+    widest = max((d.itemsize for d in chain), default=1)
     for t in parts:
         if not t.is_contiguous() and t.numel() * t.element_size() <= WHOLE_COPY_BYTES:
             t = t.contiguous()

@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from .errors import FeatureLoadError, FeatureTooLargeError, MmhashError
+from .errors import FeatureLoadError, FeatureTooLargeError, MmhashError, first_line
 
 TORCH_SUFFIXES = (".pt", ".pth")
 NUMPY_SUFFIXES = (".npy",)
@@ -69,10 +69,10 @@ def iter_features(
     except MmhashError:
         raise
     except MemoryError as e:
-        raise FeatureTooLargeError(f"{name}: loading it needs more memory than is available ({_first_line(e)})") from None
+        raise FeatureTooLargeError(f"{name}: loading it needs more memory than is available ({first_line(e)})") from None
     except Exception as e:  # an undocumented exception of torch/numpy/Pillow/safetensors on a malformed file
         kind = "torch" if as_tensor else suffix
-        raise FeatureLoadError(f"{name}: not a readable {kind} file ({type(e).__name__}: {_first_line(e)[:200]})") from None
+        raise FeatureLoadError(f"{name}: not a readable {kind} file ({type(e).__name__}: {first_line(e)[:200]})") from None
     if key is not None and not found:
         raise FeatureLoadError(f"{name}: no entry named {key!r}")
 
@@ -147,11 +147,6 @@ def _check_file(name: str) -> None:
         raise FeatureLoadError(f"{name}: permission denied")
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0].strip()
-
-
 def _torch_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
     obj = _torch_load(name)
     if isinstance(obj, dict):
@@ -198,10 +193,11 @@ def _torch_load(name: str) -> Any:
 
     zipped = zipfile.is_zipfile(name)
     size = os.path.getsize(name)
-    if not zipped and size > _available_memory():
+    available = _available_memory()
+    if not zipped and size > available:
         raise FeatureTooLargeError(
             f"{name}: {size} bytes in the legacy (non-zip) torch format, which cannot be memory-mapped; "
-            f"only {_available_memory()} bytes of memory are available (re-save it with torch.save)"
+            f"only {available} bytes of memory are available (re-save it with torch.save)"
         )
     try:
         return torch.load(name, map_location="cpu", weights_only=True, mmap=zipped)
@@ -215,7 +211,7 @@ def _torch_load(name: str) -> Any:
         raise FeatureLoadError(f"{name}: not a readable torch file ({detail[:200]})") from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError, AttributeError,
             IndexError, UnicodeDecodeError, zipfile.BadZipFile) as e:
-        raise FeatureLoadError(f"{name}: not a readable torch file ({_first_line(e)[:200]})") from None
+        raise FeatureLoadError(f"{name}: not a readable torch file ({first_line(e)[:200]})") from None
 
 
 def _unpickling_detail(e: BaseException) -> str:
@@ -223,7 +219,7 @@ def _unpickling_detail(e: BaseException) -> str:
     for line in str(e).splitlines():
         if "GLOBAL" in line or "Unsupported" in line:
             return line.split("WeightsUnpickler error:")[-1].strip().split(". ")[0]
-    return _first_line(e)
+    return first_line(e)
 
 
 def _load_npy(name: str) -> Any:
@@ -236,7 +232,7 @@ def _load_npy(name: str) -> Any:
             raise FeatureLoadError(
                 f"{name}: not a .npy file (no \\x93NUMPY magic; np.load would unpickle it, which is refused)"
             ) from None
-        if "allow_pickle" in str(e) or "Object arrays" in str(e) or "Python objects" in str(e):
+        if _is_object_array_refusal(e):
             raise FeatureLoadError(
                 f"{name}: refused: an object array (pickled Python objects) cannot be loaded safely, "
                 f"and SGLang would hash its memory addresses anyway"
@@ -245,10 +241,16 @@ def _load_npy(name: str) -> Any:
             try:
                 return np.load(name, allow_pickle=False)
             except (ValueError, OSError, EOFError) as e2:
-                raise FeatureLoadError(f"{name}: not a readable .npy file ({_first_line(e2)})") from None
-        raise FeatureLoadError(f"{name}: not a readable .npy file ({_first_line(e)})") from None
+                raise FeatureLoadError(f"{name}: not a readable .npy file ({first_line(e2)})") from None
+        raise FeatureLoadError(f"{name}: not a readable .npy file ({first_line(e)})") from None
     except (OSError, EOFError, TypeError, SyntaxError, UnicodeDecodeError) as e:
-        raise FeatureLoadError(f"{name}: not a readable .npy file ({_first_line(e)})") from None
+        raise FeatureLoadError(f"{name}: not a readable .npy file ({first_line(e)})") from None
+
+
+def _is_object_array_refusal(e: ValueError) -> bool:
+    """numpy's ways of saying it will not load an object (pickled) array with allow_pickle=False."""
+    text = str(e)
+    return "allow_pickle" in text or "Object arrays" in text or "Python objects" in text
 
 
 def _npz_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
@@ -261,25 +263,26 @@ def _npz_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
         members = {i.filename: i.file_size for i in archive.zip.infolist()}
         keys = list(archive.files)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise FeatureLoadError(f"{name}: not a readable .npz file ({_first_line(e)})") from None
+        raise FeatureLoadError(f"{name}: not a readable .npz file ({first_line(e)})") from None
     with archive:
         for k in keys:
             size = members.get(k + ".npy", members.get(k, 0))
-            if size > _available_memory():
+            available = _available_memory()
+            if size > available:
                 raise FeatureTooLargeError(
                     f"{name}: entry {k!r} needs {size} bytes in memory (compressed .npz entries "
-                    f"cannot be memory-mapped); only {_available_memory()} are available"
+                    f"cannot be memory-mapped); only {available} are available"
                 )
             try:
                 yield k, archive[k], None
             except ValueError as e:
-                if "allow_pickle" in str(e) or "Object arrays" in str(e):
+                if _is_object_array_refusal(e):
                     raise FeatureLoadError(
                         f"{name}: entry {k!r} refused: an object array cannot be loaded safely"
                     ) from None
-                raise FeatureLoadError(f"{name}: entry {k!r} unreadable ({_first_line(e)})") from None
+                raise FeatureLoadError(f"{name}: entry {k!r} unreadable ({first_line(e)})") from None
             except (OSError, EOFError, zipfile.BadZipFile) as e:
-                raise FeatureLoadError(f"{name}: entry {k!r} unreadable ({_first_line(e)})") from None
+                raise FeatureLoadError(f"{name}: entry {k!r} unreadable ({first_line(e)})") from None
 
 
 def _safetensors_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
@@ -293,7 +296,7 @@ def _safetensors_entries(name: str) -> Iterator[tuple[str | None, Any, str | Non
         for k in keys:
             yield k, handle.get_tensor(k), None
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
-        raise FeatureLoadError(f"{name}: not a readable .safetensors file ({_first_line(e)[:200]})") from None
+        raise FeatureLoadError(f"{name}: not a readable .safetensors file ({first_line(e)[:200]})") from None
 
 
 def _load_image(name: str) -> Any:
@@ -305,7 +308,7 @@ def _load_image(name: str) -> Any:
         with Image.open(name) as im:
             rgb = np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise FeatureLoadError(f"{name}: not a readable image ({_first_line(e)})") from None
+        raise FeatureLoadError(f"{name}: not a readable image ({first_line(e)})") from None
     return torch.from_numpy(rgb.copy()).permute(2, 0, 1)
 
 

@@ -17,12 +17,13 @@ from typing import Iterator
 
 import numpy as np
 
+from .cuda import M32
+
 #: Inputs smaller than this use the numpy reference until numba is loaded: importing numba and
 #: loading the kernels from its disk cache takes ~0.2 s, what the numpy backend (0.7-1 GB/s) needs
 #: for ~150-250 MB (benchmarks/README.md, "first call" table).
 MIN_BYTES = 128 << 20
 
-M32 = (1 << 32) - 1
 
 
 def _threads() -> int:
