@@ -37,7 +37,9 @@ def write_npy(path: Path, nbytes: int) -> None:
 def run_mmhash(mmhash: str, *args: str) -> tuple[float, float, str]:
     """Seconds, peak RSS in MB and stdout of one ``mmhash`` run."""
     start = time.perf_counter()
-    proc = subprocess.Popen([mmhash, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [mmhash, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

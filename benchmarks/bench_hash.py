@@ -24,13 +24,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 MARK = "@@bench@@"
 #: (scheme, the release whose CUDA path uses it).
-CUDA_SCHEMES = (("gpu-tile-fmix32", "0.5.23"), ("gpu-xor-int64", "0.4.10"), ("gpu-xor-int32", "0.4.6.post5"))
+CUDA_SCHEMES = (
+    ("gpu-tile-fmix32", "0.5.23"),
+    ("gpu-xor-int64", "0.4.10"),
+    ("gpu-xor-int32", "0.4.6.post5"),
+)
 
 # ---------------------------------------------------------------- worker side
 
@@ -104,11 +109,16 @@ def _digest8(raw: memoryview) -> int:
     return int.from_bytes(hashlib.sha256(raw).digest()[:8], "big")
 
 
-def _cpu_methods(feature: Any, raw: memoryview, sglang: Callable[[Any], int] | None) -> dict[str, Callable[[], int]]:
+def _cpu_methods(
+    feature: Any, raw: memoryview, sglang: Callable[[Any], int] | None
+) -> dict[str, Callable[[], int]]:
     """The CPU-path contenders on one feature."""
     from pytest_mmhash import hash_feature
 
-    methods = {"sha256": lambda: _digest8(raw), "mmhash": lambda: hash_feature(feature, sglang_version="0.5.23").hash}
+    methods = {
+        "sha256": lambda: _digest8(raw),
+        "mmhash": lambda: hash_feature(feature, sglang_version="0.5.23").hash,
+    }
     if sglang is not None:
         methods["sglang"] = lambda: sglang(feature)
     return methods
@@ -118,7 +128,10 @@ def _cuda_methods(t: Any, raw: memoryview, version: str) -> dict[str, Callable[[
     """The CUDA-path contenders on one feature: raw SHA-256 and the emulation of ``version``."""
     from pytest_mmhash import hash_feature
 
-    return {"sha256": lambda: _digest8(raw), "mmhash": lambda: hash_feature(t, sglang_version=version, device="cuda").hash}
+    return {
+        "sha256": lambda: _digest8(raw),
+        "mmhash": lambda: hash_feature(t, sglang_version=version, device="cuda").hash,
+    }
 
 
 def worker_cpu(nbytes: int, repeat: int) -> dict:
@@ -142,8 +155,17 @@ def worker_cuda(nbytes: int, repeat: int) -> dict:
 
     t = _random_words(nbytes)
     raw = memoryview(t.numpy()).cast("B")
-    compiled = "numba" if _compiled.backend(nbytes) else ("numpy (below MIN_BYTES)" if _compiled.backend(2**62) else "numpy (numba not installed)")
-    rows = {scheme: _measure(_cuda_methods(t, raw, version), nbytes, repeat) for scheme, version in CUDA_SCHEMES}
+    compiled = (
+        "numba"
+        if _compiled.backend(nbytes)
+        else (
+            "numpy (below MIN_BYTES)" if _compiled.backend(2**62) else "numpy (numba not installed)"
+        )
+    )
+    rows = {
+        scheme: _measure(_cuda_methods(t, raw, version), nbytes, repeat)
+        for scheme, version in CUDA_SCHEMES
+    }
     rows["numpy backend"] = _numpy_row(t, nbytes, max(1, repeat // 3))
     return {"rows": rows, "compiled": compiled}
 
@@ -156,7 +178,11 @@ def _numpy_row(t: Any, nbytes: int, repeat: int) -> dict:
     saved = _compiled.backend
     _compiled.backend = lambda nbytes=0: None
     try:
-        return _measure({"mmhash": lambda: hash_feature(t, sglang_version="0.5.23", device="cuda").hash}, nbytes, repeat)
+        return _measure(
+            {"mmhash": lambda: hash_feature(t, sglang_version="0.5.23", device="cuda").hash},
+            nbytes,
+            repeat,
+        )
     finally:
         _compiled.backend = saved
 
@@ -174,10 +200,14 @@ def worker_mem(nbytes: int, kind: str, case: str, method: str) -> dict:
                 fn()
     else:
         if _compiled.backend() is not None:
-            _compiled.backend().sum_blocks("tile_sum", iter([(0, _random_words(1 << 16).numpy().view("<u4"))]), 1)
+            _compiled.backend().sum_blocks(
+                "tile_sum", iter([(0, _random_words(1 << 16).numpy().view("<u4"))]), 1
+            )
         for size in (1 << 16, nbytes):
             t = _random_words(size)
-            fn = _cuda_methods(t, memoryview(t.numpy()).cast("B"), dict(CUDA_SCHEMES)[case]).get(method)
+            fn = _cuda_methods(t, memoryview(t.numpy()).cast("B"), dict(CUDA_SCHEMES)[case]).get(
+                method
+            )
             if fn is not None:
                 fn()
     return {}
@@ -203,9 +233,18 @@ def worker_first(nbytes: int, mode: str) -> dict:
 
 def _spawn(python: str, *args: str) -> tuple[dict, int]:
     """Run this script as a worker in ``python``: its result and its peak RSS in KiB."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([python, __file__, "--worker", *args], env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(
+            [python, __file__, "--worker", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -254,7 +293,9 @@ def _add_peaks(res: dict, python: str, nbytes: int, kind: str) -> None:
         for method in ("mmhash", "sglang"):
             if method in row:
                 known = case != "numpy backend"
-                row[method]["peak_mb"] = _peak_mb(python, nbytes, kind, case, method) if known else None
+                row[method]["peak_mb"] = (
+                    _peak_mb(python, nbytes, kind, case, method) if known else None
+                )
 
 
 def _fmt_peak(mb: float | None, nbytes: int) -> str:
@@ -269,8 +310,12 @@ def _fmt_rate(m: dict) -> str:
 
 def _print_cpu(res: dict, nbytes: int) -> None:
     has_sglang = res["sglang"] is not None
-    print(f"\nCPU path (sha256-raw, as sglang 0.5.23), {nbytes / 1e6:.0f} MB feature, worker {res['python']}")
-    print(f"  sglang: {'real sglang ' + res['sglang'] if has_sglang else 'skipped (not importable)'}")
+    print(
+        f"\nCPU path (sha256-raw, as sglang 0.5.23), {nbytes / 1e6:.0f} MB feature, worker {res['python']}"
+    )
+    print(
+        f"  sglang: {'real sglang ' + res['sglang'] if has_sglang else 'skipped (not importable)'}"
+    )
     head = f"  {'feature':18} {'sha256 GB/s':>14} {'mmhash GB/s':>14} {'mmhash/sha':>10}"
     head += f" {'sglang GB/s':>14} {'mmhash/sglang':>13} {'same hash':>9}" if has_sglang else ""
     print(head + f"  {'mmhash peak extra (feature+extra)/feature':>40}")
@@ -278,18 +323,26 @@ def _print_cpu(res: dict, nbytes: int) -> None:
         line = f"  {name:18} {_fmt_rate(r['sha256']):>14} {_fmt_rate(r['mmhash']):>14}"
         line += f" {r['mmhash']['best'] / r['sha256']['best']:9.3f}x"
         if has_sglang:
-            line += f" {_fmt_rate(r['sglang']):>14} {r['mmhash']['best'] / r['sglang']['best']:12.3f}x"
+            line += (
+                f" {_fmt_rate(r['sglang']):>14} {r['mmhash']['best'] / r['sglang']['best']:12.3f}x"
+            )
             line += f" {str(r['mmhash']['value'] == r['sglang']['value']):>9}"
         print(line + f"  {_fmt_peak(r['mmhash']['peak_mb'], nbytes):>40}")
     if has_sglang:
-        print("  sglang peak extra: " + ", ".join(
-            f"{n}: {_fmt_peak(r['sglang']['peak_mb'], nbytes)}" for n, r in res["rows"].items()))
+        print(
+            "  sglang peak extra: "
+            + ", ".join(
+                f"{n}: {_fmt_peak(r['sglang']['peak_mb'], nbytes)}" for n, r in res["rows"].items()
+            )
+        )
 
 
 def _print_cuda(res: dict, nbytes: int) -> None:
     backend = res["compiled"]
     print(f"\nCUDA-path emulation on CPU, {nbytes / 1e6:.0f} MB int32 feature, backend {backend}")
-    print(f"  {'scheme':16} {'sha256 GB/s':>14} {'mmhash GB/s':>14} {'mmhash/sha':>10}  {'peak extra':>22}")
+    print(
+        f"  {'scheme':16} {'sha256 GB/s':>14} {'mmhash GB/s':>14} {'mmhash/sha':>10}  {'peak extra':>22}"
+    )
     rows = dict(res["rows"])
     numpy_row = rows.pop("numpy backend")["mmhash"]
     for scheme, r in rows.items():
@@ -309,7 +362,10 @@ def _print_first(sizes_mb: list[int]) -> None:
     print(f"  {'MB':>6} {'numpy':>8} {'numba':>8}")
     for mb in sizes_mb:
         nbytes = mb * 10**6 // 4 * 4
-        ms = [1e3 * _run_worker(sys.executable, "first", str(nbytes), m)["seconds"] for m in ("numpy", "numba")]
+        ms = [
+            1e3 * _run_worker(sys.executable, "first", str(nbytes), m)["seconds"]
+            for m in ("numpy", "numba")
+        ]
         print(f"  {mb:>6} {ms[0]:8.1f} {ms[1]:8.1f}")
 
 
@@ -318,10 +374,16 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size-mb", type=int, default=256, help="feature size in MB (default 256)")
     p.add_argument("--repeat", type=int, default=7, help="timed rounds per method (default 7)")
-    p.add_argument("--sglang-python", default=os.environ.get("MMHASH_SGLANG_PYTHON"),
-                   help="an interpreter where sglang is importable (default $MMHASH_SGLANG_PYTHON)")
-    p.add_argument("--first-call-mb", default="4,32,128,256",
-                   help="sizes for the fresh-process first-call table ('' to skip)")
+    p.add_argument(
+        "--sglang-python",
+        default=os.environ.get("MMHASH_SGLANG_PYTHON"),
+        help="an interpreter where sglang is importable (default $MMHASH_SGLANG_PYTHON)",
+    )
+    p.add_argument(
+        "--first-call-mb",
+        default="4,32,128,256",
+        help="sizes for the fresh-process first-call table ('' to skip)",
+    )
     args = p.parse_args(argv)
     nbytes = args.size_mb * 10**6 // 4 * 4
     print(f"machine: {_machine()}")

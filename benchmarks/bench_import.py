@@ -48,7 +48,7 @@ def main() -> None:
     for _ in range(args.runs):
         with_plugin.append(run_once([]))
         without.append(run_once(["-p", "no:mmhash"]))
-    diffs = [a - b for a, b in zip(with_plugin, without)]
+    diffs = [a - b for a, b in zip(with_plugin, without, strict=True)]
     print(f"{' '.join(PYTEST)}  ({args.runs} alternating runs)")
     print(f"  with plugin        {_stats(with_plugin)}")
     print(f"  -p no:mmhash       {_stats(without)}")

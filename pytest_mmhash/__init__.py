@@ -67,6 +67,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import MMHash, from_hash, from_identity, from_mm_hash, hash_feature, namespaced, pad_values
+    from .api import (
+        MMHash,
+        from_hash,
+        from_identity,
+        from_mm_hash,
+        hash_feature,
+        namespaced,
+        pad_values,
+    )
     from .loaders import load_feature
     from .versions import NEWEST, RELEASES

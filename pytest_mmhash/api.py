@@ -6,7 +6,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import versions as V
-from .errors import BadArgumentError, UnhashableFeatureError, UnreproducibleHashError, UnsupportedDeviceError
+from .errors import (
+    BadArgumentError,
+    UnhashableFeatureError,
+    UnreproducibleHashError,
+    UnsupportedDeviceError,
+)
 from .features import plan_feature
 from .schemes import cpu, cuda, gpu, pad
 
@@ -17,7 +22,11 @@ _CONTENT_SCHEMES = {
     V.GPU_XOR_INT64: cuda.gpu_xor_int64,
     V.GPU_TILE_FMIX32: cuda.gpu_tile_fmix32,
 }
-_PAD_SCHEMES = {V.PAD_MOD30: pad.pad_mod30, V.PAD_SHIFT_1E6: pad.pad_shift_1e6, V.PAD_WIDE4: pad.pad_wide4}
+_PAD_SCHEMES = {
+    V.PAD_MOD30: pad.pad_mod30,
+    V.PAD_SHIFT_1E6: pad.pad_shift_1e6,
+    V.PAD_WIDE4: pad.pad_wide4,
+}
 DEVICES = ("cpu", "cuda")
 
 
@@ -119,7 +128,9 @@ def hash_feature(
     return _item(h, release, p.path, scheme)
 
 
-def pad_values(h: int, *, sglang_version: str | None = None, allow_newer: bool = False) -> tuple[int, ...]:
+def pad_values(
+    h: int, *, sglang_version: str | None = None, allow_newer: bool = False
+) -> tuple[int, ...]:
     """The pad value(s) SGLang ``sglang_version`` derives from an item hash ``h`` (``set_hash``)."""
     return from_hash(h, sglang_version=sglang_version, allow_newer=allow_newer).pad_values
 
@@ -132,7 +143,9 @@ def from_hash(h: int, *, sglang_version: str | None = None, allow_newer: bool = 
     return _item(h, release, None, "given")
 
 
-def from_mm_hash(text: str, *, sglang_version: str | None = None, allow_newer: bool = False) -> MMHash:
+def from_mm_hash(
+    text: str, *, sglang_version: str | None = None, allow_newer: bool = False
+) -> MMHash:
     """The item SGLang builds from a caller's ``mm_hashes`` hex string (0.5.13+): ``int(text, 16)``."""
     release = V.resolve(sglang_version, allow_newer=allow_newer)
     if not release.era.mm_hashes:
@@ -148,7 +161,9 @@ def from_mm_hash(text: str, *, sglang_version: str | None = None, allow_newer: b
     return _item(h, release, None, "mm-hash")
 
 
-def from_identity(identity: bytes | str, *, sglang_version: str | None = None, allow_newer: bool = False) -> MMHash:
+def from_identity(
+    identity: bytes | str, *, sglang_version: str | None = None, allow_newer: bool = False
+) -> MMHash:
     """The item SGLang builds with ``set_identity`` (0.5.23+) from a 32-byte identity (or 64 hex digits)."""
     release = V.resolve(sglang_version, allow_newer=allow_newer)
     if not release.era.identity:
@@ -168,7 +183,9 @@ def from_identity(identity: bytes | str, *, sglang_version: str | None = None, a
     return replace(item, pad_values=pad.wide4_from_identity(identity))
 
 
-def namespaced(h: int, namespace: str, *, sglang_version: str | None = None, allow_newer: bool = False) -> MMHash:
+def namespaced(
+    h: int, namespace: str, *, sglang_version: str | None = None, allow_newer: bool = False
+) -> MMHash:
     """The item a model processor builds with ``ns-mix-v1`` (0.5.18+) from a hash and a namespace."""
     release = V.resolve(sglang_version, allow_newer=allow_newer)
     if not release.era.namespaces:

@@ -10,8 +10,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from . import versions as V
 from .errors import MmhashError
@@ -27,33 +28,88 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Also: mmhash upgrade-report GOLDEN_DIR --to V (which golden entries change "
         "between releases). Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
     )
-    p.add_argument("paths", nargs="*", metavar="FILE|DIR",
-                   help=".pt .pth .npy .npz .safetensors or an image; folders are walked recursively")
-    p.add_argument("--sglang-version", metavar="V",
-                   help="release to emulate (default: the installed sglang's, else the newest known)")
-    p.add_argument("--device", choices=("cpu", "cuda"),
-                   help="hash path; default: where the tensors are (files load to CPU)")
-    p.add_argument("--cuda", action="store_const", const="cuda", dest="device",
-                   help="alias of --device cuda (old helper flag)")
-    p.add_argument("--tensor", action="store_true",
-                   help="read every FILE with torch.load (weights_only) whatever its extension")
-    p.add_argument("--key", metavar="K", help="hash only this entry of a container (.npz, .safetensors, dict .pt)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="FILE|DIR",
+        help=".pt .pth .npy .npz .safetensors or an image; folders are walked recursively",
+    )
+    p.add_argument(
+        "--sglang-version",
+        metavar="V",
+        help="release to emulate (default: the installed sglang's, else the newest known)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        help="hash path; default: where the tensors are (files load to CPU)",
+    )
+    p.add_argument(
+        "--cuda",
+        action="store_const",
+        const="cuda",
+        dest="device",
+        help="alias of --device cuda (old helper flag)",
+    )
+    p.add_argument(
+        "--tensor",
+        action="store_true",
+        help="read every FILE with torch.load (weights_only) whatever its extension",
+    )
+    p.add_argument(
+        "--key",
+        metavar="K",
+        help="hash only this entry of a container (.npz, .safetensors, dict .pt)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line per result")
-    p.add_argument("--allow-newer", action="store_true",
-                   help="accept a version newer than the newest known release (uses its schemes, warns)")
-    p.add_argument("--mm-hash", metavar="HEX", action="append", default=[],
-                   help="pad values of a caller-supplied mm_hashes entry (0.5.13+)")
-    p.add_argument("--identity", metavar="HEX64", action="append", default=[],
-                   help="pad values of a 32-byte set_identity() identity (0.5.23+)")
-    p.add_argument("--hash", metavar="INT", action="append", default=[], dest="hashes",
-                   help="pad values of an item hash set with set_hash()")
-    p.add_argument("--namespace", metavar="sha256:HEX64",
-                   help="apply ns-mix-v1 (0.5.18+) to every hash before deriving pads")
-    p.add_argument("--list-versions", action="store_true", help="print release ranges and their scheme ids")
-    p.add_argument("-j", "--jobs", type=int, default=0,
-                   help="files hashed in parallel (default: number of CPUs, at most 4)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress line on stderr (default: on when stderr is a terminal and >1 file)")
+    p.add_argument(
+        "--allow-newer",
+        action="store_true",
+        help="accept a version newer than the newest known release (uses its schemes, warns)",
+    )
+    p.add_argument(
+        "--mm-hash",
+        metavar="HEX",
+        action="append",
+        default=[],
+        help="pad values of a caller-supplied mm_hashes entry (0.5.13+)",
+    )
+    p.add_argument(
+        "--identity",
+        metavar="HEX64",
+        action="append",
+        default=[],
+        help="pad values of a 32-byte set_identity() identity (0.5.23+)",
+    )
+    p.add_argument(
+        "--hash",
+        metavar="INT",
+        action="append",
+        default=[],
+        dest="hashes",
+        help="pad values of an item hash set with set_hash()",
+    )
+    p.add_argument(
+        "--namespace",
+        metavar="sha256:HEX64",
+        help="apply ns-mix-v1 (0.5.18+) to every hash before deriving pads",
+    )
+    p.add_argument(
+        "--list-versions", action="store_true", help="print release ranges and their scheme ids"
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=0,
+        help="files hashed in parallel (default: number of CPUs, at most 4)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress line on stderr (default: on when stderr is a terminal and >1 file)",
+    )
     return p
 
 
@@ -69,8 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _list_versions(args.json)
         return EXIT_OK
     if not (args.paths or args.mm_hash or args.identity or args.hashes):
-        print("mmhash: error: give a FILE or DIR, --mm-hash, --identity, --hash or --list-versions (see mmhash --help)",
-              file=sys.stderr)
+        print(
+            "mmhash: error: give a FILE or DIR, --mm-hash, --identity, --hash or --list-versions (see mmhash --help)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     try:
         release_note = _version_note(args.sglang_version)
@@ -102,7 +160,11 @@ def _version_note(version: str | None) -> str:
     if version is not None:
         return "given"
     installed = V.installed_sglang_version()
-    return f"installed sglang {installed}" if installed else "newest known release; sglang is not installed"
+    return (
+        f"installed sglang {installed}"
+        if installed
+        else "newest known release; sglang is not installed"
+    )
 
 
 def _list_versions(as_json: bool) -> None:
@@ -110,8 +172,17 @@ def _list_versions(as_json: bool) -> None:
     for era in V.eras():
         members = V.RELEASES[V.RELEASES.index(era.first) : V.RELEASES.index(era.last) + 1]
         mods = ["mask64"] if era.mask64 else []
-        rows.append({"first": era.first, "last": era.last, "cpu": era.cpu, "cuda": era.cuda,
-                     "pad": era.pad, "modifiers": mods, "releases": list(members)})
+        rows.append(
+            {
+                "first": era.first,
+                "last": era.last,
+                "cpu": era.cpu,
+                "cuda": era.cuda,
+                "pad": era.pad,
+                "modifiers": mods,
+                "releases": list(members),
+            }
+        )
     if as_json:
         for r in rows:
             print(json.dumps(r))
@@ -119,9 +190,13 @@ def _list_versions(as_json: bool) -> None:
     print(f"{'releases':<28} {'cpu':<18} {'cuda':<18} {'pad':<14} modifiers")
     for r in rows:
         span = r["first"] if r["first"] == r["last"] else f"{r['first']} - {r['last']}"
-        print(f"{span:<28} {r['cpu']:<18} {r['cuda']:<18} {r['pad']:<14} {' '.join(r['modifiers'])}")
-    print(f"{len(V.RELEASES)} releases known, newest {V.NEWEST}. "
-          "py-hash-v0 and processor-py-hash are Python hash() values: not reproducible.")
+        print(
+            f"{span:<28} {r['cpu']:<18} {r['cuda']:<18} {r['pad']:<14} {' '.join(r['modifiers'])}"
+        )
+    print(
+        f"{len(V.RELEASES)} releases known, newest {V.NEWEST}. "
+        "py-hash-v0 and processor-py-hash are Python hash() values: not reproducible."
+    )
 
 
 def _given_hashes(args: argparse.Namespace) -> Iterator[tuple[tuple[str, str], Any]]:
@@ -149,7 +224,7 @@ def _parse_int(text: str) -> int:
         raise BadArgumentError(f"--hash {text!r} is not an integer") from None
 
 
-def _hash_paths(args: argparse.Namespace, out: "_Output") -> int:
+def _hash_paths(args: argparse.Namespace, out: _Output) -> int:
     from .loaders import iter_paths
 
     status = EXIT_OK
@@ -184,11 +259,19 @@ def _hash_file(path: str, args: argparse.Namespace) -> list[tuple[str, Any]]:
         for loaded in iter_features(path, args.key, as_tensor=args.tensor):
             label = path if loaded.key is None else f"{path}[{loaded.key}]"
             try:
-                item = api.hash_feature(loaded.feature, sglang_version=args.sglang_version,
-                                        device=args.device, allow_newer=args.allow_newer)
+                item = api.hash_feature(
+                    loaded.feature,
+                    sglang_version=args.sglang_version,
+                    device=args.device,
+                    allow_newer=args.allow_newer,
+                )
                 if args.namespace:
-                    item = api.namespaced(item.hash, args.namespace,
-                                          sglang_version=args.sglang_version, allow_newer=args.allow_newer)
+                    item = api.namespaced(
+                        item.hash,
+                        args.namespace,
+                        sglang_version=args.sglang_version,
+                        allow_newer=args.allow_newer,
+                    )
                 results.append((label, (loaded, item)))
             except MmhashError as e:
                 results.append((label, e))
@@ -217,8 +300,14 @@ class _Output:
     def emit(self, loaded: Any, item: Any) -> None:
         self._print(loaded.path, loaded.key, loaded.note, item)
 
-    def _print(self, path: str | None, key: str | None, note: str | None, item: Any,
-               given: dict[str, str] | None = None) -> None:
+    def _print(
+        self,
+        path: str | None,
+        key: str | None,
+        note: str | None,
+        item: Any,
+        given: dict[str, str] | None = None,
+    ) -> None:
         record = {"path": path, "key": key, **item.to_dict(), "version_source": self.version_note}
         if given:
             record["input"] = given
@@ -235,8 +324,10 @@ class _Output:
             name = " ".join(f"{k} {v}" for k, v in given.items())
         print(f"{name}")
         print(f"  SGLang version: {item.sglang_version} ({self.version_note})")
-        print(f"  Path: {item.device or '-'}    Schemes: {item.hash_scheme}, {item.pad_scheme}"
-              + "".join(f", {m}" for m in item.modifiers))
+        print(
+            f"  Path: {item.device or '-'}    Schemes: {item.hash_scheme}, {item.pad_scheme}"
+            + "".join(f", {m}" for m in item.modifiers)
+        )
         print(f"Hash value: {item.hash}")
         print(f"Hash hex: {item.hex}")
         print(f"Pad value: {item.pad_value}")
@@ -259,7 +350,9 @@ class _Progress:
         if self.on:
             width = 30
             filled = width * self.done // max(1, self.total)
-            sys.stderr.write(f"\rmmhash [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files")
+            sys.stderr.write(
+                f"\rmmhash [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files"
+            )
             sys.stderr.flush()
 
     def clear(self) -> None:

@@ -9,8 +9,9 @@ from .implementations import schemes_line
 # --------------------------------------------------------------------------- mmhash_equal
 
 
-def assert_mmhash_equal(actual: Any, expected: Any, *, sglang_version: str | None = None,
-                        device: str | None = None) -> Any:
+def assert_mmhash_equal(
+    actual: Any, expected: Any, *, sglang_version: str | None = None, device: str | None = None
+) -> Any:
     """Assert ``actual`` (a feature) has the hash and pad values ``expected`` describes; the MMHash.
 
     ``expected`` is a feature, an :class:`MMHash` (its release and path are the defaults), an
@@ -24,10 +25,21 @@ def assert_mmhash_equal(actual: Any, expected: Any, *, sglang_version: str | Non
         device = device or expected.device
     a = hash_feature(actual, sglang_version=sglang_version, device=device)
     if isinstance(expected, MMHash) or not isinstance(expected, (int, str)):
-        e = expected if isinstance(expected, MMHash) else hash_feature(expected, sglang_version=sglang_version, device=device)
+        e = (
+            expected
+            if isinstance(expected, MMHash)
+            else hash_feature(expected, sglang_version=sglang_version, device=device)
+        )
         if (a.hash, a.pad_values) != (e.hash, e.pad_values):
-            raise AssertionError(_equal_message(a, _mm_line(e), feature_difference(actual, expected)
-                                                if not isinstance(expected, MMHash) else None))
+            raise AssertionError(
+                _equal_message(
+                    a,
+                    _mm_line(e),
+                    feature_difference(actual, expected)
+                    if not isinstance(expected, MMHash)
+                    else None,
+                )
+            )
     elif isinstance(expected, bool) or (isinstance(expected, int) and a.hash != expected):
         raise AssertionError(_equal_message(a, f"hash {expected!r}"))
     elif isinstance(expected, str) and a.hex != _hex16(expected):
@@ -47,8 +59,11 @@ def _mm_line(m: Any) -> str:
 
 
 def _equal_message(a: Any, expected_line: str, feature_diff: str | None = None) -> str:
-    lines = [f"mmhash_equal: the hashes differ (sglang {a.sglang_version}, {a.device} path)",
-             f"  actual:   {_mm_line(a)}", f"  expected: {expected_line}"]
+    lines = [
+        f"mmhash_equal: the hashes differ (sglang {a.sglang_version}, {a.device} path)",
+        f"  actual:   {_mm_line(a)}",
+        f"  expected: {expected_line}",
+    ]
     if feature_diff:
         lines.append(f"  features: {feature_diff}")
     return "\n".join(lines)
@@ -61,10 +76,21 @@ def feature_difference(a: Any, b: Any, where: str = "feature") -> str | None:
             return f"{where}: {type(a).__name__} vs {type(b).__name__}"
         if len(a) != len(b):
             return f"{where}: list of {len(a)} vs list of {len(b)}"
-        return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := feature_difference(x, y, f"{where}[{i}]"))), None)
+        return next(
+            (
+                d
+                for i, (x, y) in enumerate(zip(a, b, strict=True))
+                if (d := feature_difference(x, y, f"{where}[{i}]"))
+            ),
+            None,
+        )
     va, vb = _array_view(a), _array_view(b)
     if va is None or vb is None:
-        return None if _same_bytes(a, b) else f"{where}: {type(a).__name__} vs {type(b).__name__} with different contents"
+        return (
+            None
+            if _same_bytes(a, b)
+            else f"{where}: {type(a).__name__} vs {type(b).__name__} with different contents"
+        )
     if va[:2] != vb[:2]:
         return f"{where}: dtype {va[0]} shape {va[1]} vs dtype {vb[0]} shape {vb[1]}"
     return _first_difference(a, b, va[2], vb[2], va[1], where)
@@ -76,13 +102,21 @@ def _array_view(x: Any) -> tuple[str, tuple, Any] | None:
 
     if is_tensor(x):
         t = x.detach().cpu().contiguous().reshape(-1)
-        raw = t.view(torch_uint(t.element_size())).numpy() if t.element_size() in (1, 2, 4, 8) else t.numpy()
+        raw = (
+            t.view(torch_uint(t.element_size())).numpy()
+            if t.element_size() in (1, 2, 4, 8)
+            else t.numpy()
+        )
         return str(x.dtype).removeprefix("torch."), tuple(x.shape), raw
     if is_ndarray(x):
         import numpy as np
 
         flat = np.ascontiguousarray(x).reshape(-1)
-        raw = flat.view(f"u{flat.itemsize}") if flat.itemsize in (1, 2, 4, 8) and not x.dtype.hasobject else flat
+        raw = (
+            flat.view(f"u{flat.itemsize}")
+            if flat.itemsize in (1, 2, 4, 8) and not x.dtype.hasobject
+            else flat
+        )
         return str(x.dtype), tuple(x.shape), raw
     return None
 
@@ -105,8 +139,10 @@ def _first_difference(a: Any, b: Any, xa: Any, xb: Any, shape: tuple, where: str
     idx = tuple(int(k) for k in np.unravel_index(i, shape)) if shape else ()
     width = 2 * xa.itemsize
     bits = f"bits 0x{int(xa[i]) & ((1 << 4 * width) - 1):0{width}x} vs 0x{int(xb[i]) & ((1 << 4 * width) - 1):0{width}x}"
-    return (f"{where}: first differing element at index {idx}: {_element(a, i)} vs {_element(b, i)} ({bits}); "
-            f"{diff.size} of {xa.size} elements differ")
+    return (
+        f"{where}: first differing element at index {idx}: {_element(a, i)} vs {_element(b, i)} ({bits}); "
+        f"{diff.size} of {xa.size} elements differ"
+    )
 
 
 def _element(x: Any, i: int) -> Any:

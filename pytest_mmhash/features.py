@@ -7,8 +7,9 @@ torch and numpy are imported only when the feature is a tensor or an array.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import UnhashableFeatureError, first_line
 from .schemes import ByteStream

@@ -18,9 +18,10 @@ import platform
 import re
 import stat
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from .errors import GoldenError, MmhashError
 
@@ -106,7 +107,9 @@ class Manifest:
         """The entry's file, refusing paths that resolve outside the golden dir (symlinks)."""
         p = self.root / entry.file
         if not p.resolve().is_relative_to(self.root.resolve()):
-            raise GoldenError(f"{self.path}: entry {entry.id!r}: file {entry.file!r} resolves outside {self.root}")
+            raise GoldenError(
+                f"{self.path}: entry {entry.id!r}: file {entry.file!r} resolves outside {self.root}"
+            )
         return p
 
     def load(self, entry_id: str) -> Any:
@@ -127,8 +130,14 @@ class Manifest:
         }
 
 
-def make_entry(root: str | os.PathLike, entry_id: str, file: str, key: str | None = None,
-               kind: str = "", description: str = "") -> Entry:
+def make_entry(
+    root: str | os.PathLike,
+    entry_id: str,
+    file: str,
+    key: str | None = None,
+    kind: str = "",
+    description: str = "",
+) -> Entry:
     """A new entry (no values yet) for the feature file ``root/file``, with its sha256."""
     return Entry(entry_id, file, key, content_sha256(Path(root) / file), kind, description, {})
 
@@ -217,7 +226,10 @@ def _check_top(data: Any, p: _Problems) -> bool:
     if fv != FORMAT_VERSION or not is_int(fv):
         newer = is_int(fv) and fv > FORMAT_VERSION
         hint = "; upgrade pytest-mmhash" if newer else ""
-        p.add("field 'format_version'", f"this pytest-mmhash reads version {FORMAT_VERSION}, got {fv!r}{hint}")
+        p.add(
+            "field 'format_version'",
+            f"this pytest-mmhash reads version {FORMAT_VERSION}, got {fv!r}{hint}",
+        )
     if "pin" in data and _canonical_release(data["pin"]) is None:
         p.add("field 'pin'", f"must be a known sglang release like '0.5.23', got {data['pin']!r}")
     return True
@@ -240,7 +252,10 @@ def _check_provenance(prov: Any, p: _Problems) -> None:
             if k in rec and not isinstance(rec[k], str):
                 p.add(f"{where} field {k!r}", f"must be a string, got {rec[k]!r}")
         if rec.get("cuda_path") not in CUDA_PATHS:
-            p.add(f"{where} field 'cuda_path'", f"must be one of {CUDA_PATHS}, got {rec.get('cuda_path')!r}")
+            p.add(
+                f"{where} field 'cuda_path'",
+                f"must be one of {CUDA_PATHS}, got {rec.get('cuda_path')!r}",
+            )
         if not isinstance(rec.get("date"), str) or not _DATE.match(rec["date"]):
             p.add(f"{where} field 'date'", f"must be YYYY-MM-DD, got {rec.get('date')!r}")
         if isinstance(rec.get("sglang"), str) and _same_release(rec["sglang"]) != rel:
@@ -276,10 +291,20 @@ def _check_entry(e: Any, where: str, p: _Problems) -> None:
         if k not in e:
             p.add(f"{where} field {k!r}", "missing")
     checks: dict[str, Callable[[Any], str | None]] = {
-        "id": lambda x: None if isinstance(x, str) and _ID.match(x) else f"must match {_ID.pattern}, got {x!r}",
+        "id": lambda x: (
+            None if isinstance(x, str) and _ID.match(x) else f"must match {_ID.pattern}, got {x!r}"
+        ),
         "file": _check_file,
-        "key": lambda x: None if x is None or (isinstance(x, str) and x) else f"must be null or a non-empty string, got {x!r}",
-        "sha256": lambda x: None if isinstance(x, str) and _SHA.match(x) else f"must be 64 lowercase hex digits, got {x!r}",
+        "key": lambda x: (
+            None
+            if x is None or (isinstance(x, str) and x)
+            else f"must be null or a non-empty string, got {x!r}"
+        ),
+        "sha256": lambda x: (
+            None
+            if isinstance(x, str) and _SHA.match(x)
+            else f"must be 64 lowercase hex digits, got {x!r}"
+        ),
         "kind": lambda x: None if isinstance(x, str) else f"must be a string, got {x!r}",
         "description": lambda x: None if isinstance(x, str) else f"must be a string, got {x!r}",
     }
@@ -335,12 +360,17 @@ def _check_entries(data: dict, p: _Problems) -> None:
             seen_ids.setdefault(eid, i)
         if all(isinstance(x, (str, type(None))) for x in src):
             if src in seen_files:
-                p.add(f"{where} fields 'file'/'key'", f"same file and key as entries[{seen_files[src]}]")
+                p.add(
+                    f"{where} fields 'file'/'key'",
+                    f"same file and key as entries[{seen_files[src]}]",
+                )
             seen_files.setdefault(src, i)
         for rel in e.get("values", {}) if isinstance(e.get("values"), dict) else ():
             if rel not in prov:
-                p.add(f"{where} field 'values'[{rel!r}]",
-                      f"release {rel!r} has values but no provenance[{rel!r}] record of the real SGLang that made them")
+                p.add(
+                    f"{where} field 'values'[{rel!r}]",
+                    f"release {rel!r} has values but no provenance[{rel!r}] record of the real SGLang that made them",
+                )
 
 
 def validate(data: Any, root: Path, source: str = MANIFEST_NAME) -> Manifest:
@@ -352,7 +382,9 @@ def validate(data: Any, root: Path, source: str = MANIFEST_NAME) -> Manifest:
         _check_entries(data, p)
     p.raise_if_any()
     entries = tuple(Entry(**{k: e[k] for k in ENTRY_KEYS}) for e in data["entries"])
-    return Manifest(Path(root), data["pin"], data["provenance"], tuple(sorted(entries, key=lambda e: e.id)))
+    return Manifest(
+        Path(root), data["pin"], data["provenance"], tuple(sorted(entries, key=lambda e: e.id))
+    )
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -379,15 +411,21 @@ def parse(text: str | bytes, root: Path, source: str = MANIFEST_NAME) -> Manifes
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+        data = json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+        )
     except UnicodeDecodeError as e:
         raise GoldenError(f"{source}: not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
-        raise GoldenError(f"{source}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        raise GoldenError(
+            f"{source}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
     except GoldenError as e:
         raise GoldenError(f"{source}: {e}") from None
     except (ValueError, RecursionError) as e:  # integers past Python's digit limit, absurd nesting
-        raise GoldenError(f"{source}: not a usable JSON manifest: {type(e).__name__}: {e}") from None
+        raise GoldenError(
+            f"{source}: not a usable JSON manifest: {type(e).__name__}: {e}"
+        ) from None
     return validate(data, root, source)
 
 
@@ -396,10 +434,14 @@ def read_bytes(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_MANIFEST_BYTES:
-            raise GoldenError(f"{path}: {size} bytes is too large for a golden manifest (limit {MAX_MANIFEST_BYTES})")
+            raise GoldenError(
+                f"{path}: {size} bytes is too large for a golden manifest (limit {MAX_MANIFEST_BYTES})"
+            )
         return path.read_bytes()
     except FileNotFoundError:
-        raise GoldenError(f"{path}: no golden manifest here (expected {MANIFEST_NAME} in the golden dir)") from None
+        raise GoldenError(
+            f"{path}: no golden manifest here (expected {MANIFEST_NAME} in the golden dir)"
+        ) from None
     except OSError as e:
         raise GoldenError(f"{path}: cannot read the golden manifest: {e.strerror}") from None
 
@@ -444,7 +486,11 @@ def unlisted_files(manifest: Manifest) -> list[str]:
         rel = p.relative_to(manifest.root)
         if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
             continue
-        if p.is_file() and p.suffix.lower() not in NOT_FEATURE_SUFFIXES and rel.as_posix() not in listed:
+        if (
+            p.is_file()
+            and p.suffix.lower() not in NOT_FEATURE_SUFFIXES
+            and rel.as_posix() not in listed
+        ):
             out.append(rel.as_posix())
     return out
 
@@ -469,17 +515,29 @@ def diagnose(manifest: Manifest, entry: Entry) -> Diagnosis:
     """Compare the file's sha256 with the recorded one to tell bytes changes from scheme changes."""
     path = manifest.root / entry.file
     if not path.is_file():
-        return Diagnosis(True, "the feature file is missing", f"the feature file is missing: {path} does not exist")
+        return Diagnosis(
+            True,
+            "the feature file is missing",
+            f"the feature file is missing: {path} does not exist",
+        )
     actual = content_sha256(path)
     if actual != entry.sha256:
-        return Diagnosis(True, "the feature bytes changed", (
-            f"the feature bytes changed: {entry.file} has sha256 {actual[:16]}..., the manifest "
-            f"recorded {entry.sha256[:16]}..., so the recorded values belong to other bytes"
-        ))
-    return Diagnosis(False, "the hash scheme/implementation changed", (
-        f"the hash scheme/implementation changed: {entry.file} still has the recorded sha256 "
-        f"{entry.sha256[:16]}..., so the same bytes now give a different result"
-    ))
+        return Diagnosis(
+            True,
+            "the feature bytes changed",
+            (
+                f"the feature bytes changed: {entry.file} has sha256 {actual[:16]}..., the manifest "
+                f"recorded {entry.sha256[:16]}..., so the recorded values belong to other bytes"
+            ),
+        )
+    return Diagnosis(
+        False,
+        "the hash scheme/implementation changed",
+        (
+            f"the hash scheme/implementation changed: {entry.file} still has the recorded sha256 "
+            f"{entry.sha256[:16]}..., so the same bytes now give a different result"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- atomic write
@@ -548,10 +606,15 @@ class Recorded:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for xdist's workeroutput)."""
-        return {"entry_id": self.entry_id, "release": self.release, "device": self.device, "value": dict(self.value)}
+        return {
+            "entry_id": self.entry_id,
+            "release": self.release,
+            "device": self.device,
+            "value": dict(self.value),
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "Recorded":
+    def from_json(cls, d: Mapping[str, Any]) -> Recorded:
         """Inverse of :meth:`to_json`."""
         return cls(d["entry_id"], d["release"], d["device"], d["value"])
 
@@ -571,7 +634,9 @@ def record_values(
     by_id = {e["id"]: e for e in data["entries"]}
     for u in updates:
         if u.entry_id not in by_id:
-            raise GoldenError(f"{manifest.path}: cannot record a value for unknown entry {u.entry_id!r}")
+            raise GoldenError(
+                f"{manifest.path}: cannot record a value for unknown entry {u.entry_id!r}"
+            )
         by_id[u.entry_id]["values"].setdefault(u.release, {})[u.device] = dict(u.value)
     data["provenance"].update(copy.deepcopy(dict(provenance or {})))
     data["pin"] = pin or data["pin"]
@@ -580,8 +645,11 @@ def record_values(
 
 def changed_count(old: Manifest, new: Manifest) -> int:
     """How many (entry, release, path) values differ between two manifests."""
+
     def flat(m: Manifest) -> dict:
-        return {(e.id, r, d): v for e in m.entries for r, bd in e.values.items() for d, v in bd.items()}
+        return {
+            (e.id, r, d): v for e in m.entries for r, bd in e.values.items() for d, v in bd.items()
+        }
 
     a, b = flat(old), flat(new)
     return sum(a.get(k) != b.get(k) for k in set(a) | set(b))

@@ -16,8 +16,9 @@ Values are only ever *recorded* from real SGLang (:func:`recording_impl`).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import GoldenError, MmhashError, UnhashableFeatureError
 from .golden import M64, Diagnosis, Entry, Manifest, Recorded, diagnose, is_int
@@ -30,7 +31,9 @@ class Observed:
     """What an implementation produced for one feature: a value in manifest form, or an error."""
 
     value: Mapping[str, Any]  # {"hash","hex","pad_values"}, {"hash","hex"} (int-only), or {"error"}
-    schemes: Mapping[str, Any] | None = None  # hash/pad scheme ids when the implementation knows them
+    schemes: Mapping[str, Any] | None = (
+        None  # hash/pad scheme ids when the implementation knows them
+    )
     any_error: bool = False  # an UnhashableFeatureError: stands for whatever error SGLang raises
 
     @property
@@ -56,8 +59,10 @@ class Impl:
 
 def _from_mmhash(m: Any) -> Observed:
     pads = [int(p) for p in m.pad_values]
-    return Observed({"hash": int(m.hash), "hex": format(int(m.hash) & M64, "016x"), "pad_values": pads},
-                    dict(m.schemes))
+    return Observed(
+        {"hash": int(m.hash), "hex": format(int(m.hash) & M64, "016x"), "pad_values": pads},
+        dict(m.schemes),
+    )
 
 
 def _error(e: BaseException) -> dict[str, str]:
@@ -107,7 +112,13 @@ def real_sglang() -> tuple[Impl, str]:
         v = dict(driver.real_item(feature, device))
         if "error" in v:
             return Observed({"error": v["error"]})
-        return Observed({"hash": v["hash"], "hex": format(v["hash"] & M64, "016x"), "pad_values": list(v["pad_values"])})
+        return Observed(
+            {
+                "hash": v["hash"],
+                "hex": format(v["hash"] & M64, "016x"),
+                "pad_values": list(v["pad_values"]),
+            }
+        )
 
     return Impl(f"sglang {installed} (installed)", "sglang", fn, installed), installed
 
@@ -142,7 +153,9 @@ def _import_callable(spec: str) -> Callable[..., Any]:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise GoldenError(f"--mmhash-impl {spec}: module {module!r} has no attribute {attr!r}") from None
+            raise GoldenError(
+                f"--mmhash-impl {spec}: module {module!r} has no attribute {attr!r}"
+            ) from None
     if not callable(obj):
         raise GoldenError(f"--mmhash-impl {spec}: {attr!r} is not callable")
     return obj
@@ -214,13 +227,19 @@ def error_type(value: Mapping[str, Any]) -> str:
 def matches(expected: Mapping[str, Any], observed: Observed) -> bool:
     """Whether ``observed`` reproduces the recorded ``expected`` value."""
     if "error" in expected:
-        return observed.is_error and (observed.any_error or error_type(observed.value) == error_type(expected))
+        return observed.is_error and (
+            observed.any_error or error_type(observed.value) == error_type(expected)
+        )
     if observed.is_error or observed.value["hash"] != expected["hash"]:
         return False
-    return "pad_values" not in observed.value or list(observed.value["pad_values"]) == list(expected["pad_values"])
+    return "pad_values" not in observed.value or list(observed.value["pad_values"]) == list(
+        expected["pad_values"]
+    )
 
 
-def observe(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl, gpu: bool = False) -> Observed:
+def observe(
+    manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl, gpu: bool = False
+) -> Observed:
     """Load the entry's feature and run ``impl`` on it (tensors on the real GPU when ``gpu``)."""
     __tracebackhide__ = True
     feature = manifest.load(entry.id)
@@ -244,8 +263,9 @@ class Check:
     problem: str | None  # why it failed; None when it passed
 
 
-def check_entry(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl,
-                gpu: bool = False) -> Check:
+def check_entry(
+    manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl, gpu: bool = False
+) -> Check:
     """Check one entry on one path: the file's sha256, then the implementation's value."""
     __tracebackhide__ = True
     expected = entry.value(release, device)
@@ -267,7 +287,9 @@ def check_entry(manifest: Manifest, entry: Entry, release: str, device: str, imp
     return Check(manifest, entry, release, device, impl.name, expected, observed, diag, problem)
 
 
-def record_entry(manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl) -> Recorded:
+def record_entry(
+    manifest: Manifest, entry: Entry, release: str, device: str, impl: Impl
+) -> Recorded:
     """Record real SGLang's value for one entry and path; refuses an entry whose bytes changed."""
     __tracebackhide__ = True
     diag = diagnose(manifest, entry)
@@ -276,7 +298,9 @@ def record_entry(manifest: Manifest, entry: Entry, release: str, device: str, im
             f"not recording {entry.id!r}: {diag.detail}; the values of other releases would be stale, "
             f"so regenerate the entry (its sha256 and values) first"
         )
-    return Recorded(entry.id, release, device, observe(manifest, entry, release, device, impl).value)
+    return Recorded(
+        entry.id, release, device, observe(manifest, entry, release, device, impl).value
+    )
 
 
 # --------------------------------------------------------------------------- messages
@@ -288,7 +312,11 @@ def describe(value: Mapping[str, Any] | None) -> str:
         return "(nothing recorded)"
     if "error" in value:
         return f"error {value['error']}"
-    pads = f"pad_values {list(value['pad_values'])}" if "pad_values" in value else "pad_values (not returned)"
+    pads = (
+        f"pad_values {list(value['pad_values'])}"
+        if "pad_values" in value
+        else "pad_values (not returned)"
+    )
     return f"hash {value['hash']} (hex {value['hex']}), {pads}"
 
 
@@ -296,7 +324,9 @@ def schemes_line(s: Mapping[str, Any] | None) -> str:
     """Scheme ids as one line, e.g. ``hash sha256-raw, pad pad-wide4, modifiers mask64``."""
     if not s:
         return "(not reported by this implementation)"
-    return f"hash {s['hash']}, pad {s['pad']}, modifiers {'+'.join(s.get('modifiers', [])) or 'none'}"
+    return (
+        f"hash {s['hash']}, pad {s['pad']}, modifiers {'+'.join(s.get('modifiers', [])) or 'none'}"
+    )
 
 
 def _differences(expected: Mapping[str, Any] | None, observed: Observed | None) -> list[str]:
@@ -309,7 +339,12 @@ def _differences(expected: Mapping[str, Any] | None, observed: Observed | None) 
         if len(got) != len(want):
             out.append(f"pad_values length {len(want)} vs {len(got)}")
         else:
-            out.append("pad_values at index " + ", ".join(str(i) for i, (a, b) in enumerate(zip(want, got)) if a != b))
+            out.append(
+                "pad_values at index "
+                + ", ".join(
+                    str(i) for i, (a, b) in enumerate(zip(want, got, strict=True)) if a != b
+                )
+            )
     return out
 
 
@@ -330,10 +365,14 @@ def format_check(c: Check, update_command: str) -> str:
     if c.expected is not None or c.diagnosis.bytes_changed:
         lines.append(f"  diagnosis: {c.diagnosis.detail}")
     if c.diagnosis.summary == "the feature file is missing":
-        lines.append("  to fix:    restore the file, or remove the entry; after regenerating, record from real SGLang:")
+        lines.append(
+            "  to fix:    restore the file, or remove the entry; after regenerating, record from real SGLang:"
+        )
     elif c.diagnosis.bytes_changed:
-        lines.append("  to update: if the new bytes are intended, regenerate the entry (its sha256; stale values "
-                     "are dropped), then record from real SGLang:")
+        lines.append(
+            "  to update: if the new bytes are intended, regenerate the entry (its sha256; stale values "
+            "are dropped), then record from real SGLang:"
+        )
     else:
         lines.append("  to update: if the change is intended, record from real SGLang:")
     lines.append(f"    {update_command}")

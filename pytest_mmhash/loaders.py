@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import FeatureLoadError, FeatureTooLargeError, MmhashError, first_line
 
@@ -36,12 +37,16 @@ class LoadedFeature:
     note: str | None = None
 
 
-def load_feature(path: str | os.PathLike, key: str | None = None, *, as_tensor: bool = False) -> Any:
+def load_feature(
+    path: str | os.PathLike, key: str | None = None, *, as_tensor: bool = False
+) -> Any:
     """The feature stored in ``path`` (``key`` selects one entry of a container)."""
     items = list(iter_features(path, key, as_tensor=as_tensor))
     if len(items) != 1:
         keys = ", ".join(str(i.key) for i in items)
-        raise FeatureLoadError(f"{path}: holds {len(items)} features ({keys}); pass key= to pick one")
+        raise FeatureLoadError(
+            f"{path}: holds {len(items)} features ({keys}); pass key= to pick one"
+        )
     return items[0].feature
 
 
@@ -69,15 +74,23 @@ def iter_features(
     except MmhashError:
         raise
     except MemoryError as e:
-        raise FeatureTooLargeError(f"{name}: loading it needs more memory than is available ({first_line(e)})") from None
-    except Exception as e:  # an undocumented exception of torch/numpy/Pillow/safetensors on a malformed file
+        raise FeatureTooLargeError(
+            f"{name}: loading it needs more memory than is available ({first_line(e)})"
+        ) from None
+    except (
+        Exception
+    ) as e:  # an undocumented exception of torch/numpy/Pillow/safetensors on a malformed file
         kind = "torch" if as_tensor else suffix
-        raise FeatureLoadError(f"{name}: not a readable {kind} file ({type(e).__name__}: {first_line(e)[:200]})") from None
+        raise FeatureLoadError(
+            f"{name}: not a readable {kind} file ({type(e).__name__}: {first_line(e)[:200]})"
+        ) from None
     if key is not None and not found:
         raise FeatureLoadError(f"{name}: no entry named {key!r}")
 
 
-def _entries(name: str, suffix: str, as_tensor: bool) -> Iterator[tuple[str | None, Any, str | None]]:
+def _entries(
+    name: str, suffix: str, as_tensor: bool
+) -> Iterator[tuple[str | None, Any, str | None]]:
     if as_tensor or suffix in TORCH_SUFFIXES:
         yield from _torch_entries(name)
     elif suffix in NUMPY_SUFFIXES:
@@ -100,7 +113,9 @@ def iter_paths(paths: Iterable[str | os.PathLike]) -> Iterator[str]:
         if os.path.isdir(name):
             files = sorted(_walk(name))
             if not files:
-                raise FeatureLoadError(f"{name}: folder holds no feature files ({' '.join(SUPPORTED)})")
+                raise FeatureLoadError(
+                    f"{name}: folder holds no feature files ({' '.join(SUPPORTED)})"
+                )
             yield from files
         else:
             yield name
@@ -138,7 +153,9 @@ def _check_file(name: str) -> None:
     except OSError as e:
         raise FeatureLoadError(f"{name}: {e.strerror.lower() if e.strerror else e}") from None
     if os.path.isdir(name):
-        raise FeatureLoadError(f"{name}: is a folder (pass it without --key to hash every file in it)")
+        raise FeatureLoadError(
+            f"{name}: is a folder (pass it without --key to hash every file in it)"
+        )
     if not stat.S_ISREG(st.st_mode):
         raise FeatureLoadError(f"{name}: not a regular file (a FIFO, socket or device)")
     if st.st_size == 0:
@@ -160,7 +177,9 @@ def _torch_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
             raise FeatureLoadError(f"{name}: holds a dict with no tensor or list of tensors in it")
         return
     if not _is_feature_value(obj) and not isinstance(obj, tuple):
-        raise FeatureLoadError(f"{name}: holds a {type(obj).__name__}, not a tensor or a list of tensors")
+        raise FeatureLoadError(
+            f"{name}: holds a {type(obj).__name__}, not a tensor or a list of tensors"
+        )
     _check_dense(name, obj)
     yield None, obj, None
 
@@ -174,10 +193,19 @@ def _check_dense(label: str, value: Any) -> None:
     for t in flatten_nested_list(value):
         if not isinstance(t, torch.Tensor):
             continue
-        what = ("nested" if t.is_nested else f"{t.layout}" if t.layout != torch.strided
-                else "meta-device" if t.is_meta else None)
+        what = (
+            "nested"
+            if t.is_nested
+            else f"{t.layout}"
+            if t.layout != torch.strided
+            else "meta-device"
+            if t.is_meta
+            else None
+        )
         if what:
-            raise FeatureLoadError(f"{label}: holds a {what} tensor; only dense tensors with data can be hashed")
+            raise FeatureLoadError(
+                f"{label}: holds a {what} tensor; only dense tensors with data can be hashed"
+            )
 
 
 def _is_feature_value(v: Any) -> bool:
@@ -209,9 +237,21 @@ def _torch_load(name: str) -> Any:
                 f"(torch.load weights_only=True) does not run ({detail[:160]})"
             ) from None
         raise FeatureLoadError(f"{name}: not a readable torch file ({detail[:200]})") from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError, AttributeError,
-            IndexError, UnicodeDecodeError, zipfile.BadZipFile) as e:
-        raise FeatureLoadError(f"{name}: not a readable torch file ({first_line(e)[:200]})") from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        UnicodeDecodeError,
+        zipfile.BadZipFile,
+    ) as e:
+        raise FeatureLoadError(
+            f"{name}: not a readable torch file ({first_line(e)[:200]})"
+        ) from None
 
 
 def _unpickling_detail(e: BaseException) -> str:
@@ -241,7 +281,9 @@ def _load_npy(name: str) -> Any:
             try:
                 return np.load(name, allow_pickle=False)
             except (ValueError, OSError, EOFError) as e2:
-                raise FeatureLoadError(f"{name}: not a readable .npy file ({first_line(e2)})") from None
+                raise FeatureLoadError(
+                    f"{name}: not a readable .npy file ({first_line(e2)})"
+                ) from None
         raise FeatureLoadError(f"{name}: not a readable .npy file ({first_line(e)})") from None
     except (OSError, EOFError, TypeError, SyntaxError, UnicodeDecodeError) as e:
         raise FeatureLoadError(f"{name}: not a readable .npy file ({first_line(e)})") from None
@@ -280,23 +322,31 @@ def _npz_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
                     raise FeatureLoadError(
                         f"{name}: entry {k!r} refused: an object array cannot be loaded safely"
                     ) from None
-                raise FeatureLoadError(f"{name}: entry {k!r} unreadable ({first_line(e)})") from None
+                raise FeatureLoadError(
+                    f"{name}: entry {k!r} unreadable ({first_line(e)})"
+                ) from None
             except (OSError, EOFError, zipfile.BadZipFile) as e:
-                raise FeatureLoadError(f"{name}: entry {k!r} unreadable ({first_line(e)})") from None
+                raise FeatureLoadError(
+                    f"{name}: entry {k!r} unreadable ({first_line(e)})"
+                ) from None
 
 
 def _safetensors_entries(name: str) -> Iterator[tuple[str | None, Any, str | None]]:
     try:
         from safetensors import SafetensorError, safe_open
     except ImportError:  # pragma: no cover - safetensors is a dependency
-        raise FeatureLoadError(f"{name}: reading .safetensors needs the safetensors package") from None
+        raise FeatureLoadError(
+            f"{name}: reading .safetensors needs the safetensors package"
+        ) from None
     try:
         handle = safe_open(name, framework="pt")
         keys = sorted(handle.keys())
         for k in keys:
             yield k, handle.get_tensor(k), None
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
-        raise FeatureLoadError(f"{name}: not a readable .safetensors file ({first_line(e)[:200]})") from None
+        raise FeatureLoadError(
+            f"{name}: not a readable .safetensors file ({first_line(e)[:200]})"
+        ) from None
 
 
 def _load_image(name: str) -> Any:
@@ -307,7 +357,13 @@ def _load_image(name: str) -> Any:
     try:
         with Image.open(name) as im:
             rgb = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as e:
         raise FeatureLoadError(f"{name}: not a readable image ({first_line(e)})") from None
     return torch.from_numpy(rgb.copy()).permute(2, 0, 1)
 

@@ -10,25 +10,50 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 _OPTIONS = (  # (option, ini key, kind, help)
-    ("--mmhash-golden", "mmhash_golden", "string",
-     "golden dir (with manifest.json): collect one item per (entry, cpu/cuda path)"),
-    ("--mmhash-sglang-version", "mmhash_sglang_version", "string",
-     "recorded sglang release to check (default: the manifest pin)"),
-    ("--mmhash-impl", "mmhash_impl", "string",
-     "what golden items check: engine (default), sglang (the installed real SGLang) or MODULE:CALLABLE"),
-    ("--mmhash-update", "mmhash_update", "bool",
-     "(re)record golden values from the installed real SGLang (never in CI)"),
-    ("--mmhash-repin", "mmhash_repin", "bool",
-     "with --mmhash-update: record the installed sglang although it differs from the pin, and make it the pin"),
-    ("--mmhash-require-gpu", "mmhash_require_gpu", "bool",
-     "a missing CUDA device is an error, not a skip; cuda-path golden items run on the GPU"),
+    (
+        "--mmhash-golden",
+        "mmhash_golden",
+        "string",
+        "golden dir (with manifest.json): collect one item per (entry, cpu/cuda path)",
+    ),
+    (
+        "--mmhash-sglang-version",
+        "mmhash_sglang_version",
+        "string",
+        "recorded sglang release to check (default: the manifest pin)",
+    ),
+    (
+        "--mmhash-impl",
+        "mmhash_impl",
+        "string",
+        "what golden items check: engine (default), sglang (the installed real SGLang) or MODULE:CALLABLE",
+    ),
+    (
+        "--mmhash-update",
+        "mmhash_update",
+        "bool",
+        "(re)record golden values from the installed real SGLang (never in CI)",
+    ),
+    (
+        "--mmhash-repin",
+        "mmhash_repin",
+        "bool",
+        "with --mmhash-update: record the installed sglang although it differs from the pin, and make it the pin",
+    ),
+    (
+        "--mmhash-require-gpu",
+        "mmhash_require_gpu",
+        "bool",
+        "a missing CUDA device is an error, not a skip; cuda-path golden items run on the GPU",
+    ),
 )
 
 
@@ -39,8 +64,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if kind == "bool":
             group.addoption(opt, action="store_true", default=None, help=help_)
         else:
-            group.addoption(opt, action="store", default=None, metavar=opt.split("-")[-1].upper(), help=help_)
-        parser.addini(ini, help_, type="bool" if kind == "bool" else "string", default=False if kind == "bool" else None)
+            group.addoption(
+                opt, action="store", default=None, metavar=opt.split("-")[-1].upper(), help=help_
+            )
+        parser.addini(
+            ini,
+            help_,
+            type="bool" if kind == "bool" else "string",
+            default=False if kind == "bool" else None,
+        )
 
 
 @dataclass
@@ -63,7 +95,9 @@ class _Run:
     manifest_bytes: bytes
     release: str
     impl: Any  # implementations.Impl
-    recorded: list = field(default_factory=list)  # golden.Recorded, this process or collected from workers
+    recorded: list = field(
+        default_factory=list
+    )  # golden.Recorded, this process or collected from workers
     crashed_workers: int = 0
     report: list[str] = field(default_factory=list)
 
@@ -92,19 +126,30 @@ def _settings(config: pytest.Config) -> _Settings:
     path = Path(golden) if golden else None
     if path is not None:
         path = (config.invocation_params.dir / path).resolve()
-    return _Settings(path, golden, get["mmhash_sglang_version"], get["mmhash_impl"] or "engine",
-                     bool(get["mmhash_update"]), bool(get["mmhash_repin"]), bool(get["mmhash_require_gpu"]))
+    return _Settings(
+        path,
+        golden,
+        get["mmhash_sglang_version"],
+        get["mmhash_impl"] or "engine",
+        bool(get["mmhash_update"]),
+        bool(get["mmhash_repin"]),
+        bool(get["mmhash_require_gpu"]),
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``gpu`` marker; with a golden dir, load the manifest and refuse bad setups early."""
     config.addinivalue_line(
-        "markers", "gpu: needs a CUDA device; skipped without one, an error under --mmhash-require-gpu")
+        "markers",
+        "gpu: needs a CUDA device; skipped without one, an error under --mmhash-require-gpu",
+    )
     s = config.stash[_SETTINGS] = _settings(config)
     if s.golden is None:
         for flag, on in (("--mmhash-update", s.update), ("--mmhash-repin", s.repin)):
             if on:
-                raise pytest.UsageError(f"{flag} needs --mmhash-golden DIR (or the mmhash_golden ini key)")
+                raise pytest.UsageError(
+                    f"{flag} needs --mmhash-golden DIR (or the mmhash_golden ini key)"
+                )
         return
     from .errors import MmhashError
 
@@ -133,7 +178,8 @@ def _start(s: _Settings) -> _Run:
         if impl.release not in (None, release):
             raise GoldenError(
                 f"--mmhash-impl sglang runs the installed sglang {impl.release}, but sglang {release} is "
-                f"being checked: pass --mmhash-sglang-version {impl.release}, or use a venv with sglang=={release}")
+                f"being checked: pass --mmhash-sglang-version {impl.release}, or use a venv with sglang=={release}"
+            )
     return _Run(s, manifest, data, release, impl)
 
 
@@ -145,9 +191,12 @@ def _recorder(s: _Settings, manifest: Any) -> tuple[Any, str]:
     if "CI" in os.environ:
         raise GoldenError(
             "--mmhash-update is refused when the CI environment variable is set: golden values are "
-            "recorded on purpose, by a person, from real SGLang; never by a CI job")
+            "recorded on purpose, by a person, from real SGLang; never by a CI job"
+        )
     if s.impl != "engine":
-        raise GoldenError(f"--mmhash-update records from the installed real SGLang only; drop --mmhash-impl {s.impl}")
+        raise GoldenError(
+            f"--mmhash-update records from the installed real SGLang only; drop --mmhash-impl {s.impl}"
+        )
     return recording_impl(_release(s.version) if s.version else None, manifest.pin, s.repin)
 
 
@@ -168,7 +217,8 @@ def _checked_release(s: _Settings, manifest: Any) -> str:
         raise GoldenError(
             f"{manifest.path}: no values are recorded for sglang {release} (recorded releases: "
             f"{', '.join(recorded) or 'none yet'}); record them with --mmhash-update in a venv with "
-            f"sglang=={release}, or pick a recorded release with --mmhash-sglang-version")
+            f"sglang=={release}, or pick a recorded release with --mmhash-sglang-version"
+        )
     return release
 
 
@@ -184,7 +234,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list
+) -> None:
     """Add the golden items when the manifest was not collected from the arguments (before -k/-m)."""
     run = config.stash.get(_RUN, None)
     if run is None or any(isinstance(i, _GoldenNode) for i in items):
@@ -204,8 +256,10 @@ class GoldenFile(pytest.File):
             GoldenItem.from_parent(self, name=f"{e.id}[{d}]", entry_id=e.id, device=d)
             for e, d in golden.iter_items(run.manifest)
         ]
-        items += [UnlistedFileItem.from_parent(self, name=f"unlisted[{f}]", file=f)
-                  for f in golden.unlisted_files(run.manifest)]
+        items += [
+            UnlistedFileItem.from_parent(self, name=f"unlisted[{f}]", file=f)
+            for f in golden.unlisted_files(run.manifest)
+        ]
         return items
 
 
@@ -221,7 +275,6 @@ class _GoldenNode(pytest.Item):
         if isinstance(excinfo.value, MmhashError):
             return f"{self.name}: {type(excinfo.value).__name__}: {excinfo.value}"
         return super().repr_failure(excinfo, style=style)
-
 
 
 class _Failure(Exception):
@@ -250,10 +303,15 @@ class GoldenItem(_GoldenNode):
         run = self.config.stash[_RUN]
         entry = run.manifest[self.entry_id]
         if run.settings.update:
-            _record(self.config, run, record_entry(run.manifest, entry, run.release, self.device, run.impl))
+            _record(
+                self.config,
+                run,
+                record_entry(run.manifest, entry, run.release, self.device, run.impl),
+            )
             return
-        c = check_entry(run.manifest, entry, run.release, self.device, run.impl,
-                        gpu=run.settings.require_gpu)
+        c = check_entry(
+            run.manifest, entry, run.release, self.device, run.impl, gpu=run.settings.require_gpu
+        )
         if c.problem is not None:
             raise _Failure(format_check(c, _update_command(self, run)))
 
@@ -275,7 +333,8 @@ class UnlistedFileItem(_GoldenNode):
         run = self.config.stash[_RUN]
         raise _Failure(
             f"{run.manifest.root / self.file} is in the golden dir but no manifest entry names it: "
-            f"add an entry for it (with values recorded from real SGLang) or delete the file")
+            f"add an entry for it (with values recorded from real SGLang) or delete the file"
+        )
 
 
 def _update_command(item: pytest.Item, run: _Run) -> str:
@@ -339,7 +398,11 @@ def _flush(run: _Run, interrupted: bool) -> str:
 
     path = run.manifest.path
     if interrupted or run.crashed_workers:
-        why = "the session was interrupted" if interrupted else f"{run.crashed_workers} xdist worker(s) crashed"
+        why = (
+            "the session was interrupted"
+            if interrupted
+            else f"{run.crashed_workers} xdist worker(s) crashed"
+        )
         raise GoldenError(f"{why}; {path} is unchanged (nothing is written from a partial run)")
     if golden.read_bytes(path) != run.manifest_bytes:
         raise GoldenError(f"{path} changed on disk during the run; not overwriting it")
@@ -350,8 +413,10 @@ def _flush(run: _Run, interrupted: bool) -> str:
     if not changed and pin in (None, run.manifest.pin):
         return f"mmhash: {len(run.recorded)} values recorded from real sglang {run.release}; all already in {path}"
     golden.write_manifest(new)
-    return (f"mmhash: recorded {len(run.recorded)} values from real sglang {run.release} into {path}: "
-            f"{changed} new or changed" + (f"; pin is now {run.release}" if pin else ""))
+    return (
+        f"mmhash: recorded {len(run.recorded)} values from real sglang {run.release} into {path}: "
+        f"{changed} new or changed" + (f"; pin is now {run.release}" if pin else "")
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -370,8 +435,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if not _cuda_available(item.config):
         if item.config.stash[_SETTINGS].require_gpu:
-            pytest.fail("--mmhash-require-gpu: this test needs a CUDA device and torch.cuda.is_available() is False",
-                        pytrace=False)
+            pytest.fail(
+                "--mmhash-require-gpu: this test needs a CUDA device and torch.cuda.is_available() is False",
+                pytrace=False,
+            )
         pytest.skip("needs a CUDA device (torch.cuda.is_available() is False)")
 
 
@@ -410,9 +477,13 @@ def mmhash_equal(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
     default = request.config.stash[_SETTINGS].version
 
-    def _equal(actual: Any, expected: Any, *, sglang_version: str | None = None, device: str | None = None) -> Any:
+    def _equal(
+        actual: Any, expected: Any, *, sglang_version: str | None = None, device: str | None = None
+    ) -> Any:
         __tracebackhide__ = True
-        return assert_mmhash_equal(actual, expected, sglang_version=sglang_version or default, device=device)
+        return assert_mmhash_equal(
+            actual, expected, sglang_version=sglang_version or default, device=device
+        )
 
     return _equal
 
@@ -425,7 +496,10 @@ def mmhash_golden(request: pytest.FixtureRequest) -> Any:
     if run is not None:
         return run.manifest
     if s.golden is None:
-        pytest.fail("the mmhash_golden fixture needs --mmhash-golden DIR (or the mmhash_golden ini key)", pytrace=False)
+        pytest.fail(
+            "the mmhash_golden fixture needs --mmhash-golden DIR (or the mmhash_golden ini key)",
+            pytrace=False,
+        )
     from .golden import load_manifest
 
     return load_manifest(s.golden)

@@ -14,7 +14,8 @@ Importing this module registers the Hypothesis settings profile ``"mmhash-ci"`` 
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,15 +40,39 @@ FIRST_REPRODUCIBLE = "0.4.5.post1"
 
 FLOAT8_DTYPES: tuple[torch.dtype, ...] = tuple(
     getattr(torch, n)
-    for n in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu")
+    for n in (
+        "float8_e4m3fn",
+        "float8_e5m2",
+        "float8_e4m3fnuz",
+        "float8_e5m2fnuz",
+        "float8_e8m0fnu",
+    )
     if hasattr(torch, n)
 )
 BASE_DTYPES: tuple[torch.dtype, ...] = (
-    torch.bfloat16, torch.float16, torch.float32, torch.float64,
-    torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool,
+    torch.bfloat16,
+    torch.float16,
+    torch.float32,
+    torch.float64,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.uint8,
+    torch.bool,
 )
 #: torch dtypes numpy can hold (the dtypes of numpy features).
-NUMPY_DTYPES: tuple[str, ...] = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+NUMPY_DTYPES: tuple[str, ...] = (
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "bool",
+)
 #: How a tensor's memory relates to its logical shape.
 LAYOUTS = ("contiguous", "offset", "transpose", "strided", "expand")
 #: How an array's memory relates to its logical shape.
@@ -79,7 +104,9 @@ def dtypes(*, float8: bool = True) -> Strat[torch.dtype]:
 def numpy_dtypes(*, byteorder: str | Strat[str] | None = None) -> Strat[np.dtype]:
     """numpy dtypes of the same kinds, little- or big-endian (``byteorder`` in ``"<"``, ``">"``)."""
     order = _strategy(byteorder, st.sampled_from("<>"))
-    return st.builds(lambda name, o: np.dtype(name).newbyteorder(o), st.sampled_from(NUMPY_DTYPES), order)
+    return st.builds(
+        lambda name, o: np.dtype(name).newbyteorder(o), st.sampled_from(NUMPY_DTYPES), order
+    )
 
 
 def shapes(*, min_dims: int = 0, max_dims: int = 3, max_side: int = 5) -> Strat[tuple[int, ...]]:
@@ -126,9 +153,15 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _tensor_from_bytes(raw: bytes, dtype: torch.dtype, shape: tuple[int, ...], allow_nan: bool) -> torch.Tensor:
+def _tensor_from_bytes(
+    raw: bytes, dtype: torch.dtype, shape: tuple[int, ...], allow_nan: bool
+) -> torch.Tensor:
     """A contiguous tensor of ``shape`` holding ``raw`` (bools reduced to 0/1, NaNs zeroed on request)."""
-    u8 = torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
+    u8 = (
+        torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+        if raw
+        else torch.empty(0, dtype=torch.uint8)
+    )
     if dtype == torch.bool:
         return (u8 & 1).view(torch.bool).reshape(shape)
     t = u8.view(dtype).reshape(shape)
@@ -182,7 +215,9 @@ def tensors(
     shp = tuple(draw(_strategy(shape, sized_shapes(itemsize, max_bytes=max_bytes))))
     lay = draw(_strategy(layout, st.sampled_from(LAYOUTS)))
     base_shape = _base_shape(shp, lay)
-    base = _tensor_from_bytes(_raw_bytes(draw, _numel(base_shape) * itemsize), dt, base_shape, allow_nan)
+    base = _tensor_from_bytes(
+        _raw_bytes(draw, _numel(base_shape) * itemsize), dt, base_shape, allow_nan
+    )
     return _view(base, shp, lay)
 
 
@@ -204,7 +239,9 @@ def arrays(
     view_layout = lay if lay in LAYOUTS else "contiguous"
     base_shape = _base_shape(shp, view_layout)
     raw = _raw_bytes(draw, _numel(base_shape) * dt.itemsize)
-    base = _tensor_from_bytes(raw, getattr(torch, dt.name), base_shape, allow_nan).numpy().astype(dt)
+    base = (
+        _tensor_from_bytes(raw, getattr(torch, dt.name), base_shape, allow_nan).numpy().astype(dt)
+    )
     if lay == "F":
         return np.asfortranarray(base)
     if lay == "reversed" and shp:
@@ -218,7 +255,9 @@ def tensor_lists(
     """Non-empty lists that start with a tensor, as SGLang accepts; later items may be lists (``[t1, [t2]]``)."""
     items = _strategy(elements, tensors())
     later = st.one_of(items, st.lists(items, max_size=2)) if nested else items
-    return st.builds(lambda first, rest: [first, *rest], items, st.lists(later, max_size=max_size - 1))
+    return st.builds(
+        lambda first, rest: [first, *rest], items, st.lists(later, max_size=max_size - 1)
+    )
 
 
 def refused_features(elements: Strat[torch.Tensor] | None = None) -> Strat[Any]:
@@ -246,17 +285,27 @@ def features(
     one in eight features SGLang refuses (:func:`refused_features`)."""
     items = tensors(dtype, max_bytes=max_bytes, allow_nan=allow_nan)
     list_items = tensors(dtype, max_bytes=max(SMALL_BYTES, max_bytes // 2), allow_nan=allow_nan)
-    choices = [items] * 3 + [arrays(max_bytes=max_bytes, allow_nan=allow_nan)] * 2 + [tensor_lists(list_items)] * 2
+    choices = (
+        [items] * 3
+        + [arrays(max_bytes=max_bytes, allow_nan=allow_nan)] * 2
+        + [tensor_lists(list_items)] * 2
+    )
     if refused:
         choices.append(refused_features())
-    return st.sampled_from(choices).flatmap(lambda s: s)  # sampled_from keeps the weights (one_of dedups)
+    return st.sampled_from(choices).flatmap(
+        lambda s: s
+    )  # sampled_from keeps the weights (one_of dedups)
 
 
-def sglang_versions(*, min_version: str = FIRST_REPRODUCIBLE, max_version: str = V.NEWEST) -> Strat[str]:
+def sglang_versions(
+    *, min_version: str = FIRST_REPRODUCIBLE, max_version: str = V.NEWEST
+) -> Strat[str]:
     """Releases from :data:`versions.RELEASES` in ``[min_version, max_version]``; half of the draws
     are the first or last release of an era, where schemes change."""
     pool = V.RELEASES[V.RELEASES.index(min_version) : V.RELEASES.index(max_version) + 1]
-    edges = sorted({v for era in V.eras() for v in (era.first, era.last) if v in pool}, key=V.RELEASES.index)
+    edges = sorted(
+        {v for era in V.eras() for v in (era.first, era.last) if v in pool}, key=V.RELEASES.index
+    )
     return st.one_of(st.sampled_from(edges), st.sampled_from(pool))
 
 

@@ -54,8 +54,19 @@ _X32_K = -1572920888  # 0xA23F21C8
 
 _LOW32 = 0xFFFFFFFF
 _KERNEL_CONSTANTS = (
-    "_TILE_S1", "_TILE_S2", "_TILE_A", "_TILE_B", "_FMIX_C1", "_FMIX_C2", "_LOW32",
-    "_X64_P1", "_X64_P2", "_X64_K", "_X32_P1", "_X32_P2", "_X32_K",
+    "_TILE_S1",
+    "_TILE_S2",
+    "_TILE_A",
+    "_TILE_B",
+    "_FMIX_C1",
+    "_FMIX_C2",
+    "_LOW32",
+    "_X64_P1",
+    "_X64_P2",
+    "_X64_K",
+    "_X32_P1",
+    "_X32_P2",
+    "_X32_K",
 )
 
 #: Words per inner step of the tile kernel and per program of the xor kernels (value-neutral).
@@ -96,7 +107,9 @@ def _rotl32_py(x, r: tl.constexpr):
     return (x << r) | (x >> (32 - r))
 
 
-def _tile_kernel_py(words_ptr, tiles_ptr, n_words, nb, TILE_WORDS: tl.constexpr, BLOCK: tl.constexpr):
+def _tile_kernel_py(
+    words_ptr, tiles_ptr, n_words, nb, TILE_WORDS: tl.constexpr, BLOCK: tl.constexpr
+):
     """One program per tile: T = fmix32(sum k1 ^ NB) << 32 | fmix32(sum k2 ^ NB), stored as int64 bits."""
     base = tl.program_id(0).to(tl.int64) * TILE_WORDS
     acc1 = tl.zeros([BLOCK], dtype=tl.uint64)
@@ -143,7 +156,7 @@ def _xor32_kernel_py(words_ptr, sums_ptr, n_words, BLOCK: tl.constexpr):
     tl.store(sums_ptr + tl.program_id(0), tl.sum(tl.where(mask, x, 0).to(tl.int64), axis=0))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kernels() -> dict[str, Any]:
     """Import triton and JIT the kernels (once); binds the helpers they call into module globals."""
     try:
@@ -180,7 +193,9 @@ def _as_words(words: Any, nbytes: int) -> Any:
             flat = torch.cat([flat, torch.zeros(pad, dtype=torch.uint8, device=flat.device)])
         return flat.contiguous().view(torch.int32)
     if flat.dtype == torch.int32:
-        if not 4 * flat.numel() - 3 <= nbytes <= 4 * flat.numel() and not (nbytes == 0 == flat.numel()):
+        if not 4 * flat.numel() - 3 <= nbytes <= 4 * flat.numel() and not (
+            nbytes == 0 == flat.numel()
+        ):
             raise ValueError(f"{flat.numel()} int32 words cannot hold exactly nbytes={nbytes}")
         return flat.contiguous()
     raise ValueError(f"words must be an int32 or uint8 tensor, got {flat.dtype}")

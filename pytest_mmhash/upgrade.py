@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import MmhashError
 from .golden import DEVICES, M64, Manifest, iter_items, load_manifest
@@ -47,7 +48,9 @@ class Change:
     @property
     def hash_changed(self) -> bool:
         """Whether the stored item hash differs (an error on either side counts)."""
-        return self.before.get("hash", self.before.get("error")) != self.after.get("hash", self.after.get("error"))
+        return self.before.get("hash", self.before.get("error")) != self.after.get(
+            "hash", self.after.get("error")
+        )
 
     @property
     def pads_changed(self) -> bool:
@@ -76,12 +79,19 @@ def _leaves(feature: Any) -> list:
 
 def _f32_raw_reason(feature: Any) -> str:
     """Why sha256-f32 and sha256-raw read different bytes for this feature."""
-    dtypes = sorted({str(getattr(x, "dtype", type(x).__name__)).removeprefix("torch.") for x in _leaves(feature)})
+    dtypes = sorted(
+        {
+            str(getattr(x, "dtype", type(x).__name__)).removeprefix("torch.")
+            for x in _leaves(feature)
+        }
+    )
     if len(dtypes) > 1:
         return f"a list mixing dtypes ({', '.join(dtypes)}) is promoted by torch.cat under sha256-f32 and hashed per part in its own dtype under sha256-raw"
     if dtypes == ["bfloat16"]:
         return "bf16 is upcast to fp32 before hashing under sha256-f32 and hashed as its raw 2-byte values under sha256-raw"
-    return f"sha256-f32 and sha256-raw read different bytes for dtype {dtypes[0] if dtypes else '?'}"
+    return (
+        f"sha256-f32 and sha256-raw read different bytes for dtype {dtypes[0] if dtypes else '?'}"
+    )
 
 
 def _hash_cause(feature: Any, b: Observed, a: Observed) -> Cause | None:
@@ -91,13 +101,20 @@ def _hash_cause(feature: Any, b: Observed, a: Observed) -> Cause | None:
         return None
     sb, sa = b.schemes["hash"], a.schemes["hash"]
     if hb & M64 == ha & M64:
-        return Cause("mask64", f"mask64 stores h & (2^64-1): the signed hash {hb} is stored as {ha}" if ha >= 0
-                     else f"without mask64 the hash {hb} is stored signed, as {ha}")
+        return Cause(
+            "mask64",
+            f"mask64 stores h & (2^64-1): the signed hash {hb} is stored as {ha}"
+            if ha >= 0
+            else f"without mask64 the hash {hb} is stored signed, as {ha}",
+        )
     if {sb, sa} == {SHA256_F32, SHA256_RAW}:
         return Cause("feature-dependent", f"{sb} -> {sa}: {_f32_raw_reason(feature)}")
     if sb != sa:
         return Cause("content-scheme", f"{sb} -> {sa}")
-    return Cause("feature-dependent", f"{sb} in both releases, but they hash this feature's bytes differently")
+    return Cause(
+        "feature-dependent",
+        f"{sb} in both releases, but they hash this feature's bytes differently",
+    )
 
 
 def _causes(feature: Any, b: Observed, a: Observed, old: str, new: str) -> tuple[Cause, ...]:
@@ -105,7 +122,9 @@ def _causes(feature: Any, b: Observed, a: Observed, old: str, new: str) -> tuple
     if b.is_error or a.is_error:
         err = b.value if b.is_error else a.value
         verbs = ("raises" if b.is_error else "hashes", "raises" if a.is_error else "hashes")
-        return (Cause("error", f"sglang {old} {verbs[0]}, sglang {new} {verbs[1]} ({err['error']})"),)
+        return (
+            Cause("error", f"sglang {old} {verbs[0]}, sglang {new} {verbs[1]} ({err['error']})"),
+        )
     out = [c for c in [_hash_cause(feature, b, a)] if c]
     pb, pa = b.schemes["pad"], a.schemes["pad"]
     if pb != pa and b.value["pad_values"] != a.value["pad_values"]:
@@ -113,7 +132,9 @@ def _causes(feature: Any, b: Observed, a: Observed, old: str, new: str) -> tuple
     return tuple(out)
 
 
-def upgrade_report(golden_dir: str, to_version: str, from_version: str | None = None) -> list[Change]:
+def upgrade_report(
+    golden_dir: str, to_version: str, from_version: str | None = None
+) -> list[Change]:
     """The entries (and paths) whose hash or pad values change from ``from_version`` (default: the
     manifest pin) to ``to_version``, each with the scheme parts that cause it; computed by the engine."""
     from .versions import resolve
@@ -127,8 +148,19 @@ def upgrade_report(golden_dir: str, to_version: str, from_version: str | None = 
         feature = manifest.load(entry.id)
         b, a = engine(feature, old, device), engine(feature, new, device)
         if _changed(b, a):
-            changes.append(Change(entry.id, device, old, new, dict(b.value), dict(a.value),
-                                  _causes(feature, b, a, old, new), _schemes(b), _schemes(a)))
+            changes.append(
+                Change(
+                    entry.id,
+                    device,
+                    old,
+                    new,
+                    dict(b.value),
+                    dict(a.value),
+                    _causes(feature, b, a, old, new),
+                    _schemes(b),
+                    _schemes(a),
+                )
+            )
     return changes
 
 
@@ -142,10 +174,18 @@ def _schemes(o: Observed) -> dict[str, Any] | None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mmhash upgrade-report",
-        description="Which golden entries change hash or pad values from one SGLang release to another, and why.")
+        description="Which golden entries change hash or pad values from one SGLang release to another, and why.",
+    )
     p.add_argument("golden", help="golden dir (with manifest.json)")
-    p.add_argument("--to", required=True, dest="to_version", metavar="V", help="the release to upgrade to")
-    p.add_argument("--from", dest="from_version", metavar="V", help="the release to upgrade from (default: the pin)")
+    p.add_argument(
+        "--to", required=True, dest="to_version", metavar="V", help="the release to upgrade to"
+    )
+    p.add_argument(
+        "--from",
+        dest="from_version",
+        metavar="V",
+        help="the release to upgrade from (default: the pin)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     return p
 
@@ -175,8 +215,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     total = len(manifest.entries) * len(DEVICES)
     if args.json:
-        print(json.dumps({"golden": args.golden, "from": old, "to": new, "values": total,
-                          "changes": [c.to_dict() for c in changes]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "golden": args.golden,
+                    "from": old,
+                    "to": new,
+                    "values": total,
+                    "changes": [c.to_dict() for c in changes],
+                },
+                indent=2,
+            )
+        )
     else:
         print(render_text(changes, total, old, new))
     return 0
@@ -186,8 +236,10 @@ def _versions(manifest: Manifest, args: argparse.Namespace) -> tuple[str, str]:
     """The (from, to) releases the arguments name; from defaults to the pin."""
     from .versions import resolve
 
-    return (resolve(args.from_version).version if args.from_version else manifest.pin,
-            resolve(args.to_version).version)
+    return (
+        resolve(args.from_version).version if args.from_version else manifest.pin,
+        resolve(args.to_version).version,
+    )
 
 
 if __name__ == "__main__":

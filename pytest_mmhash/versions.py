@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from packaging.version import InvalidVersion, Version
 
@@ -76,18 +76,69 @@ _TABLE: tuple[Era, ...] = (
     Era("0.4.7", "0.4.10.post2", SHA256_F32, GPU_XOR_INT64, PAD_MOD30),
     Era("0.5.1", "0.5.8.post1", SHA256_F32, GPU_TILE_FMIX32, PAD_MOD30),
     Era("0.5.9", "0.5.9", SHA256_F32, GPU_TILE_FMIX32, PAD_SHIFT_1E6),
-    Era("0.5.10", "0.5.12.post1", SHA256_RAW, GPU_TILE_FMIX32, PAD_SHIFT_1E6, any_cuda_selects_gpu=True),
-    Era("0.5.13", "0.5.13.post1", SHA256_RAW, GPU_TILE_FMIX32, PAD_SHIFT_1E6,
-        any_cuda_selects_gpu=True, mm_hashes=True),
-    Era("0.5.14", "0.5.17", SHA256_RAW, GPU_TILE_FMIX32, PAD_SHIFT_1E6, empty_list_error="TypeError",
-        any_cuda_selects_gpu=True, mm_hashes=True),
-    Era("0.5.18", "0.5.18", SHA256_RAW, GPU_TILE_FMIX32, PAD_SHIFT_1E6, empty_list_error="TypeError",
-        any_cuda_selects_gpu=True, mm_hashes=True, namespaces=True),
-    Era("0.5.19", "0.5.22", SHA256_RAW, GPU_TILE_FMIX32, PAD_SHIFT_1E6, mask64=True,
-        empty_list_error="TypeError", any_cuda_selects_gpu=True, mm_hashes=True, namespaces=True),
-    Era("0.5.23", "0.5.23", SHA256_RAW, GPU_TILE_FMIX32, PAD_WIDE4, mask64=True,
-        empty_list_error="TypeError", any_cuda_selects_gpu=True, mm_hashes=True, namespaces=True,
-        identity=True),
+    Era(
+        "0.5.10",
+        "0.5.12.post1",
+        SHA256_RAW,
+        GPU_TILE_FMIX32,
+        PAD_SHIFT_1E6,
+        any_cuda_selects_gpu=True,
+    ),
+    Era(
+        "0.5.13",
+        "0.5.13.post1",
+        SHA256_RAW,
+        GPU_TILE_FMIX32,
+        PAD_SHIFT_1E6,
+        any_cuda_selects_gpu=True,
+        mm_hashes=True,
+    ),
+    Era(
+        "0.5.14",
+        "0.5.17",
+        SHA256_RAW,
+        GPU_TILE_FMIX32,
+        PAD_SHIFT_1E6,
+        empty_list_error="TypeError",
+        any_cuda_selects_gpu=True,
+        mm_hashes=True,
+    ),
+    Era(
+        "0.5.18",
+        "0.5.18",
+        SHA256_RAW,
+        GPU_TILE_FMIX32,
+        PAD_SHIFT_1E6,
+        empty_list_error="TypeError",
+        any_cuda_selects_gpu=True,
+        mm_hashes=True,
+        namespaces=True,
+    ),
+    Era(
+        "0.5.19",
+        "0.5.22",
+        SHA256_RAW,
+        GPU_TILE_FMIX32,
+        PAD_SHIFT_1E6,
+        mask64=True,
+        empty_list_error="TypeError",
+        any_cuda_selects_gpu=True,
+        mm_hashes=True,
+        namespaces=True,
+    ),
+    Era(
+        "0.5.23",
+        "0.5.23",
+        SHA256_RAW,
+        GPU_TILE_FMIX32,
+        PAD_WIDE4,
+        mask64=True,
+        empty_list_error="TypeError",
+        any_cuda_selects_gpu=True,
+        mm_hashes=True,
+        namespaces=True,
+        identity=True,
+    ),
 )
 
 
@@ -104,10 +155,12 @@ def _parse(version: str) -> Version:
     try:
         return Version(text[1:] if text[:1] in "vV" else text)
     except InvalidVersion:
-        raise UnknownVersionError(f"{version!r} is not a version number (expected e.g. 0.5.23)") from None
+        raise UnknownVersionError(
+            f"{version!r} is not a version number (expected e.g. 0.5.23)"
+        ) from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parsed_releases():
     return tuple(_parse(r) for r in RELEASES)
 
@@ -131,7 +184,7 @@ def resolve(version: str | None, *, allow_newer: bool = False) -> Release:
         version = installed_sglang_version() or NEWEST
     base = _parse(_parse(version).public)  # drop a local label such as +cu128
     releases = _parsed_releases()
-    for text, rel in zip(RELEASES, releases):
+    for text, rel in zip(RELEASES, releases, strict=True):
         if rel == base:
             return Release(text, _era_of(text))
     if base > releases[-1]:

@@ -13,9 +13,10 @@ import re
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,7 +62,9 @@ def _valid_files(d: Path) -> dict[str, Path]:
     """One valid file of every supported format, keyed by extension (``.pt`` zip, ``.pt-legacy``)."""
     d.mkdir(parents=True, exist_ok=True)
     t = torch.arange(256, dtype=torch.float32)
-    files = {ext: d / f"valid{ext}" for ext in (".pt", ".npy", ".npz", ".safetensors", ".png", ".jpg")}
+    files = {
+        ext: d / f"valid{ext}" for ext in (".pt", ".npy", ".npz", ".safetensors", ".png", ".jpg")
+    }
     files[".pt-legacy"] = d / "valid-legacy.pt"
     torch.save(t, files[".pt"])
     torch.save(t, files[".pt-legacy"], _use_new_zipfile_serialization=False)
@@ -92,6 +95,7 @@ def _write(name: str, data: bytes | Callable[[], bytes]) -> Callable[[Path], Pat
     def make(d: Path) -> Path:
         (d / name).write_bytes(data() if callable(data) else data)
         return d / name
+
     return make
 
 
@@ -101,6 +105,7 @@ def _truncated(ext: str, name: str) -> Callable[[Path], Path]:
         data = src.read_bytes()
         (d / name).write_bytes(data[: len(data) // 2])
         return d / name
+
     return make
 
 
@@ -108,11 +113,16 @@ def _saved(name: str, obj: Callable[[Path], Any], **kw: Any) -> Callable[[Path],
     def make(d: Path) -> Path:
         torch.save(obj(d), d / name, **kw)
         return d / name
+
     return make
 
 
 def _object_npy(d: Path) -> Path:
-    np.save(d / "obj.npy", np.array([MakesMarker(d.parent / MARKER), 1], dtype=object), allow_pickle=True)
+    np.save(
+        d / "obj.npy",
+        np.array([MakesMarker(d.parent / MARKER), 1], dtype=object),
+        allow_pickle=True,
+    )
     return d / "obj.npy"
 
 
@@ -169,60 +179,148 @@ def _hashing(version: str, device: str) -> Callable[[Path], Any]:
 
 
 _RAND = random.Random(0).randbytes(4096)
-_RANDOM_NEEDLE = {".pt": "not a readable torch file", ".pth": "not a readable torch file",
-                  ".npy": "not a .npy file (no \\x93NUMPY magic", ".npz": "not a .npz file (not a zip archive)",
-                  ".safetensors": "not a readable .safetensors file"}
+_RANDOM_NEEDLE = {
+    ".pt": "not a readable torch file",
+    ".pth": "not a readable torch file",
+    ".npy": "not a .npy file (no \\x93NUMPY magic",
+    ".npz": "not a .npz file (not a zip archive)",
+    ".safetensors": "not a readable .safetensors file",
+}
 _IMAGES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 CASES = [
     Case("missing", lambda d: d / "missing.pt", "no such file or directory"),
     Case("empty-file", _write("empty.npy", b""), "empty file"),
     Case("truncated-npy", _truncated(".npy", "t.npy"), "could only read"),
-    Case("truncated-pt-zip", _truncated(".pt", "t.pt"), "not a readable torch file (PytorchStreamReader failed"),
-    Case("truncated-pt-legacy", _truncated(".pt-legacy", "t.pt"), "not a readable torch file (unexpected EOF"),
-    Case("truncated-safetensors", _truncated(".safetensors", "t.safetensors"), "incomplete metadata"),
+    Case(
+        "truncated-pt-zip",
+        _truncated(".pt", "t.pt"),
+        "not a readable torch file (PytorchStreamReader failed",
+    ),
+    Case(
+        "truncated-pt-legacy",
+        _truncated(".pt-legacy", "t.pt"),
+        "not a readable torch file (unexpected EOF",
+    ),
+    Case(
+        "truncated-safetensors", _truncated(".safetensors", "t.safetensors"), "incomplete metadata"
+    ),
     Case("truncated-npz", _truncated(".npz", "t.npz"), "not a .npz file (not a zip archive)"),
-    Case("truncated-png", _truncated(".png", "t.png"), "not a readable image (image file is truncated"),
+    Case(
+        "truncated-png",
+        _truncated(".png", "t.png"),
+        "not a readable image (image file is truncated",
+    ),
     Case("truncated-jpg", _truncated(".jpg", "t.jpg"), "not a readable image"),
-    *[Case(f"random-bytes{ext}", _write(f"r{ext}", _RAND), _RANDOM_NEEDLE.get(ext, "not a readable image"))
-      for ext in (".pt", ".pth", ".npy", ".npz", ".safetensors", *_IMAGES)],
+    *[
+        Case(
+            f"random-bytes{ext}",
+            _write(f"r{ext}", _RAND),
+            _RANDOM_NEEDLE.get(ext, "not a readable image"),
+        )
+        for ext in (".pt", ".pth", ".npy", ".npz", ".safetensors", *_IMAGES)
+    ],
     Case("npy-object-array", _object_npy, "refused: an object array"),
     Case("npz-object-array", _object_npz, "entry 'x' refused: an object array"),
-    Case("pt-pickled-code-zip", _saved("code.pt", lambda d: {"x": MakesMarker(d.parent / MARKER)}),
-         "refused: it holds pickled Python objects"),
-    Case("pt-pickled-code-legacy", _saved("code.pt", lambda d: MakesMarker(d.parent / MARKER),
-                                          _use_new_zipfile_serialization=False),
-         "refused: it holds pickled Python objects"),
-    Case("pt-dict-without-tensor", _saved("d.pt", lambda d: {"a": 1, "b": "text"}), "dict with no tensor"),
+    Case(
+        "pt-pickled-code-zip",
+        _saved("code.pt", lambda d: {"x": MakesMarker(d.parent / MARKER)}),
+        "refused: it holds pickled Python objects",
+    ),
+    Case(
+        "pt-pickled-code-legacy",
+        _saved(
+            "code.pt",
+            lambda d: MakesMarker(d.parent / MARKER),
+            _use_new_zipfile_serialization=False,
+        ),
+        "refused: it holds pickled Python objects",
+    ),
+    Case(
+        "pt-dict-without-tensor",
+        _saved("d.pt", lambda d: {"a": 1, "b": "text"}),
+        "dict with no tensor",
+    ),
     Case("pt-str", _saved("s.pt", lambda d: "a string"), "holds a str, not a tensor"),
     Case("pt-int", _saved("i.pt", lambda d: 7), "holds a int, not a tensor"),
-    Case("pt-sparse-tensor", _saved("sp.pt", lambda d: torch.eye(3).to_sparse()), "holds a torch.sparse_coo tensor"),
-    Case("pt-meta-tensor", _saved("m.pt", lambda d: torch.empty(3, device="meta")), "holds a meta-device tensor"),
-    Case("npy-header-tokenize-error", _write("h.npy", _npy_bytes("{'descr': '<f8', 'shape': (1,),")),
-         "TokenError"),
-    Case("npy-header-int-overflow", _write("h.npy", _npy_bytes(
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999,), }")), "OverflowError"),
-    Case("npy-header-petabytes", _write("h.npy", _npy_bytes(
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000000,), }")),
-         "needs more memory than is available", FeatureTooLargeError),
+    Case(
+        "pt-sparse-tensor",
+        _saved("sp.pt", lambda d: torch.eye(3).to_sparse()),
+        "holds a torch.sparse_coo tensor",
+    ),
+    Case(
+        "pt-meta-tensor",
+        _saved("m.pt", lambda d: torch.empty(3, device="meta")),
+        "holds a meta-device tensor",
+    ),
+    Case(
+        "npy-header-tokenize-error",
+        _write("h.npy", _npy_bytes("{'descr': '<f8', 'shape': (1,),")),
+        "TokenError",
+    ),
+    Case(
+        "npy-header-int-overflow",
+        _write(
+            "h.npy",
+            _npy_bytes(
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999,), }"
+            ),
+        ),
+        "OverflowError",
+    ),
+    Case(
+        "npy-header-petabytes",
+        _write(
+            "h.npy",
+            _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000000,), }"),
+        ),
+        "needs more memory than is available",
+        FeatureTooLargeError,
+    ),
     Case("empty-folder", _empty_dir, "folder holds no feature files", api=_walk),
-    Case("folder-of-unsupported-files", _unsupported_only_dir, "folder holds no feature files", api=_walk),
+    Case(
+        "folder-of-unsupported-files",
+        _unsupported_only_dir,
+        "folder holds no feature files",
+        api=_walk,
+    ),
     Case("symlink-loop-folder", _dir_loop, "symlink loop", api=_walk),
     Case("symlink-loop-file", _file_loop, "too many levels of symbolic links"),
     Case("unsupported-extension", _write("notes.txt", b"hello"), "unsupported file type '.txt'"),
     Case("no-extension", _write("README", b"hello"), "unsupported file type '(no extension)'"),
     Case("fifo", _fifo, "not a regular file"),
-    Case("unreadable-chmod-000", _unreadable, "permission denied",
-         skip="running as root: chmod 000 does not stop root reading" if os.geteuid() == 0 else None),
-    Case("unreadable-write-only-sysfs", _sysfs, "Permission denied", args=("--tensor",),
-         api=lambda p: load_feature(p, as_tensor=True),
-         skip=None if os.path.exists(WRITE_ONLY_SYSFS) else f"no {WRITE_ONLY_SYSFS} on this machine"),
-    Case("float8-cpu-0.5.9", _saved("f8.pt", lambda d: torch.zeros(4, dtype=torch.float8_e4m3fn)),
-         "Got unsupported ScalarType", UnhashableFeatureError, 3, ("--sglang-version", "0.5.9", "--device", "cpu"),
-         _hashing("0.5.9", "cpu")),
-    Case("odd-bytes-bf16-cuda-0.4.10", _saved("bf.pt", lambda d: torch.zeros(7, dtype=torch.bfloat16)),
-         "not a multiple of 4", UnhashableFeatureError, 3, ("--sglang-version", "0.4.10", "--device", "cuda"),
-         _hashing("0.4.10", "cuda")),
+    Case(
+        "unreadable-chmod-000",
+        _unreadable,
+        "permission denied",
+        skip="running as root: chmod 000 does not stop root reading" if os.geteuid() == 0 else None,
+    ),
+    Case(
+        "unreadable-write-only-sysfs",
+        _sysfs,
+        "Permission denied",
+        args=("--tensor",),
+        api=lambda p: load_feature(p, as_tensor=True),
+        skip=None if os.path.exists(WRITE_ONLY_SYSFS) else f"no {WRITE_ONLY_SYSFS} on this machine",
+    ),
+    Case(
+        "float8-cpu-0.5.9",
+        _saved("f8.pt", lambda d: torch.zeros(4, dtype=torch.float8_e4m3fn)),
+        "Got unsupported ScalarType",
+        UnhashableFeatureError,
+        3,
+        ("--sglang-version", "0.5.9", "--device", "cpu"),
+        _hashing("0.5.9", "cpu"),
+    ),
+    Case(
+        "odd-bytes-bf16-cuda-0.4.10",
+        _saved("bf.pt", lambda d: torch.zeros(7, dtype=torch.bfloat16)),
+        "not a multiple of 4",
+        UnhashableFeatureError,
+        3,
+        ("--sglang-version", "0.4.10", "--device", "cuda"),
+        _hashing("0.4.10", "cuda"),
+    ),
 ]
 ACTIVE = [c for c in CASES if c.skip is None]
 BATCH = [c for c in ACTIVE if not c.args]  # run together in one script call, one error line each
@@ -289,8 +387,13 @@ def test_api_raises_typed_error(c, built, no_code_ran):
 
 
 def _script(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest_mmhash.cli", *argv], capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_mmhash.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_script_one_line_per_bad_path(built, no_code_ran):
@@ -353,20 +456,37 @@ def test_bad_device(valid_npy, capsys):
     assert info.value.code == proc.returncode == 2
     for err in (capsys.readouterr().err, proc.stderr):
         assert "Traceback" not in err
-        assert err.splitlines()[-1].startswith("mmhash: error: argument --device: invalid choice: 'tpu'")
+        assert err.splitlines()[-1].startswith(
+            "mmhash: error: argument --device: invalid choice: 'tpu'"
+        )
     with pytest.raises(UnsupportedDeviceError, match="'tpu' is not one of"):
         hash_feature(load_feature(path), device="tpu")
 
 
-LEAKS = [AssertionError("bad zip"), struct.error("unpack requires 8 bytes"), NotImplementedError("layout"),
-         RecursionError("maximum recursion depth exceeded"), IndexError("tuple index out of range"),
-         io.UnsupportedOperation("fileno")]
+LEAKS = [
+    AssertionError("bad zip"),
+    struct.error("unpack requires 8 bytes"),
+    NotImplementedError("layout"),
+    RecursionError("maximum recursion depth exceeded"),
+    IndexError("tuple index out of range"),
+    io.UnsupportedOperation("fileno"),
+]
 
 
 @pytest.mark.parametrize("leak", LEAKS, ids=lambda e: type(e).__name__)
-@pytest.mark.parametrize("ext,target", [(".pt", "torch.load"), (".npy", "numpy.load"), (".npz", "numpy.load"),
-                                        (".safetensors", "safetensors.safe_open"), (".png", "PIL.Image.open")])
-def test_undocumented_parser_errors_become_feature_load_errors(leak, ext, target, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "ext,target",
+    [
+        (".pt", "torch.load"),
+        (".npy", "numpy.load"),
+        (".npz", "numpy.load"),
+        (".safetensors", "safetensors.safe_open"),
+        (".png", "PIL.Image.open"),
+    ],
+)
+def test_undocumented_parser_errors_become_feature_load_errors(
+    leak, ext, target, tmp_path, monkeypatch, capsys
+):
     """Whatever torch/numpy/safetensors/Pillow raise on a file surfaces as FeatureLoadError, exit 2."""
     path = _valid_files(tmp_path)[ext]
 
@@ -374,7 +494,9 @@ def test_undocumented_parser_errors_become_feature_load_errors(leak, ext, target
         raise leak
 
     monkeypatch.setattr(target, boom)
-    with pytest.raises(FeatureLoadError, match=f"^{re.escape(str(path))}: not a readable .*{re.escape(str(leak))}"):
+    with pytest.raises(
+        FeatureLoadError, match=f"^{re.escape(str(path))}: not a readable .*{re.escape(str(leak))}"
+    ):
         load_feature(path, key="x" if ext in (".npz", ".safetensors") else None)
     assert main(["--sglang-version", "0.5.23", str(path)]) == 2
     err = capsys.readouterr().err

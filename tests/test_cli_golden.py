@@ -17,11 +17,21 @@ MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
 @pytest.mark.parametrize("release", sorted(MANIFEST["provenance"]))
 def test_cli_reproduces_recorded_values(release, device, capsys):
     files = sorted({e["file"] for e in MANIFEST["entries"]})
-    code = main(["--json", "--sglang-version", release, "--device", device,
-                 *(str(GOLDEN / f) for f in files)])
+    code = main(
+        [
+            "--json",
+            "--sglang-version",
+            release,
+            "--device",
+            device,
+            *(str(GOLDEN / f) for f in files),
+        ]
+    )
     out, err = capsys.readouterr()
-    got = {(Path(r["path"]).relative_to(GOLDEN).as_posix(), r["key"]): r
-           for r in map(json.loads, out.splitlines())}
+    got = {
+        (Path(r["path"]).relative_to(GOLDEN).as_posix(), r["key"]): r
+        for r in map(json.loads, out.splitlines())
+    }
     expected_errors = 0
     for e in MANIFEST["entries"]:
         want = e["values"][release][device]
@@ -31,7 +41,10 @@ def test_cli_reproduces_recorded_values(release, device, capsys):
             assert row is None, f"{e['id']}: SGLang raises {want['error']}, mmhash gave {row}"
         else:
             assert row is not None, f"{e['id']}: no result; stderr: {err}"
-            assert (row["hash"], row["hex"], row["pad_values"]) == \
-                (want["hash"], want["hex"], want["pad_values"]), e["id"]
+            assert (row["hash"], row["hex"], row["pad_values"]) == (
+                want["hash"],
+                want["hex"],
+                want["pad_values"],
+            ), e["id"]
     assert code == (3 if expected_errors else 0)
     assert len(err.splitlines()) == expected_errors

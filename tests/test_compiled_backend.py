@@ -20,7 +20,9 @@ TILE = cuda.TILE_WORDS
 WRAP = 2**32
 
 #: Word counts: empty, partial tiles, whole tiles, whole tiles plus a partial one.
-sizes = st.one_of(st.integers(0, 3 * TILE + 5), st.sampled_from([1, TILE - 1, TILE, TILE + 1, 2 * TILE]))
+sizes = st.one_of(
+    st.integers(0, 3 * TILE + 5), st.sampled_from([1, TILE - 1, TILE, TILE + 1, 2 * TILE])
+)
 #: Global start indices of a block: small, near the 2^31 and 2^32 wraps, and far beyond.
 word_starts = st.one_of(
     st.integers(0, 4 * TILE),
@@ -112,7 +114,9 @@ GPU_VECTORS = [
 
 
 @pytest.mark.parametrize(("version", "feature", "expected"), GPU_VECTORS)
-def test_spec_gpu_vectors(compiled_always: None, version: str, feature: object, expected: int) -> None:
+def test_spec_gpu_vectors(
+    compiled_always: None, version: str, feature: object, expected: int
+) -> None:
     assert hash_feature(feature, sglang_version=version, device="cuda").hash == expected
 
 
@@ -124,5 +128,7 @@ def test_spec_multi_block_tile_vector(compiled_always: None) -> None:
 def test_small_inputs_skip_numba_until_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _compiled.backend(_compiled.MIN_BYTES) is FAST
     assert _compiled.backend(1) is FAST  # already loaded: no reason to skip it
-    monkeypatch.setattr(_compiled._numba_backend, "cache_info", lambda: type("I", (), {"currsize": 0})())
+    monkeypatch.setattr(
+        _compiled._numba_backend, "cache_info", lambda: type("I", (), {"currsize": 0})()
+    )
     assert _compiled.backend(1) is None

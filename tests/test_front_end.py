@@ -32,10 +32,19 @@ def test_empty_list(v, err):
         h([], v)
 
 
-@pytest.mark.parametrize("feature", [
-    [np.zeros(3)], [[torch.ones(1)], [torch.ones(1)]], (torch.ones(1),), "text", 3, None, {"a": 1},
-    [torch.ones(1), np.zeros(1)],
-])
+@pytest.mark.parametrize(
+    "feature",
+    [
+        [np.zeros(3)],
+        [[torch.ones(1)], [torch.ones(1)]],
+        (torch.ones(1),),
+        "text",
+        3,
+        None,
+        {"a": 1},
+        [torch.ones(1), np.zeros(1)],
+    ],
+)
 def test_sglang_raises(feature):
     with pytest.raises(UnhashableFeatureError):
         h(feature)
@@ -59,6 +68,7 @@ def test_numpy_equals_tensor_same_dtype():
 def test_big_endian_numpy_hashes_stored_bytes_on_cpu():
     a = np.arange(6, dtype=">f4")
     from pytest_mmhash.schemes.cpu import digest8
+
     assert h(a, d="cpu") == digest8(a.tobytes())
     # "on CUDA" a numpy feature is the same values as a native tensor
     assert h(a, d="cuda") == h(torch.arange(6, dtype=torch.float32), d="cuda")
@@ -101,7 +111,9 @@ def test_unknown_device():
 
 
 def test_old_cuda_path_is_cpu_scheme():
-    r = hash_feature(torch.arange(8, dtype=torch.bfloat16), sglang_version="0.4.6.post4", device="cuda")
+    r = hash_feature(
+        torch.arange(8, dtype=torch.bfloat16), sglang_version="0.4.6.post4", device="cuda"
+    )
     assert (r.device, r.hash_scheme) == ("cuda", "sha256-f32")
     assert r.hash == h(torch.arange(8, dtype=torch.float32), "0.4.6.post4", "cpu")
 

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis import given
 from PIL import Image
 
 from pytest_mmhash import GoldenError, MmhashError, hash_feature
@@ -32,11 +31,19 @@ from pytest_mmhash import golden as G
 from pytest_mmhash.loaders import iter_features
 
 FORMATS = ("pt", "pt-legacy", "npy", "npz", "npz-stored", "safetensors", "png", "jpg")
-TARGETS = len(FORMATS) + 4  # + random .npy headers, random .safetensors headers, golden JSON, golden text
+TARGETS = (
+    len(FORMATS) + 4
+)  # + random .npy headers, random .safetensors headers, golden JSON, golden text
 _TOTAL = int(os.environ.get("MMHASH_FUZZ_EXAMPLES", "0"))
-_COMMON = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_COMMON = dict(
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.register_profile("mmhash-fuzz-ci", max_examples=50, derandomize=True, **_COMMON)
-settings.register_profile("mmhash-fuzz-full", max_examples=max(1, math.ceil(_TOTAL / TARGETS)), **_COMMON)
+settings.register_profile(
+    "mmhash-fuzz-full", max_examples=max(1, math.ceil(_TOTAL / TARGETS)), **_COMMON
+)
 FUZZ = settings.get_profile("mmhash-fuzz-full" if _TOTAL else "mmhash-fuzz-ci")
 
 #: The hash paths every loaded feature goes through: CPU raw/f32 bytes, both CUDA kernels.
@@ -62,7 +69,9 @@ def _valid_bytes() -> dict[str, bytes]:
         "npz-stored": lambda f: np.savez(f, x=t.numpy(), y=np.arange(5, dtype=np.int16)),
         "safetensors": lambda f: f.write(_safetensors_bytes({"x": t, "y": t[0].to(torch.float16)})),
         "png": lambda f: Image.fromarray(t.numpy().astype(np.uint8)).save(f, format="PNG"),
-        "jpg": lambda f: Image.fromarray(np.stack([t.numpy().astype(np.uint8)] * 3, -1)).save(f, format="JPEG"),
+        "jpg": lambda f: Image.fromarray(np.stack([t.numpy().astype(np.uint8)] * 3, -1)).save(
+            f, format="JPEG"
+        ),
     }.items():
         buf = io.BytesIO()
         save(buf)
@@ -77,8 +86,16 @@ def _safetensors_bytes(tensors: dict) -> bytes:
 
 
 VALID = _valid_bytes()
-EXT = {"pt": ".pt", "pt-legacy": ".pt", "npy": ".npy", "npz": ".npz", "npz-stored": ".npz",
-       "safetensors": ".safetensors", "png": ".png", "jpg": ".jpg"}
+EXT = {
+    "pt": ".pt",
+    "pt-legacy": ".pt",
+    "npy": ".npy",
+    "npz": ".npz",
+    "npz-stored": ".npz",
+    "safetensors": ".safetensors",
+    "png": ".png",
+    "jpg": ".jpg",
+}
 
 
 @st.composite
@@ -95,7 +112,7 @@ def mutated(draw, data: bytes) -> bytes:
         elif op == "set" and n:
             b[pos] = draw(st.integers(0, 255))
         elif op == "truncate":
-            del b[draw(near_start | st.integers(0, n)):]
+            del b[draw(near_start | st.integers(0, n)) :]
         elif op == "insert":
             b[pos:pos] = draw(st.binary(min_size=1, max_size=32))
         elif op == "delete":
@@ -136,9 +153,40 @@ def test_mutated_files(fmt, workdir, data):
     check_file(_write(workdir, EXT[fmt], data.draw(mutated(VALID[fmt]), label="file")))
 
 
-DESCRS = ["<f4", ">f8", "<f2", "|b1", "|u1", "<i8", ">u2", "<c8", ">c16", "<f16", "|V3", "|V0", "<U2", "|S0", "|S5",
-          "<M8[s]", "<m8[D]", "|O", "O", "<f3", "zz", "", "<f4 ", "bfloat16", [("a", "<i4"), ("b", ">f8")],
-          [("a", "O")], [("a", "<f4", (2,))], [("", "<i4")], [("a", "<i4"), ("a", "<i4")], [], 3, None]
+DESCRS = [
+    "<f4",
+    ">f8",
+    "<f2",
+    "|b1",
+    "|u1",
+    "<i8",
+    ">u2",
+    "<c8",
+    ">c16",
+    "<f16",
+    "|V3",
+    "|V0",
+    "<U2",
+    "|S0",
+    "|S5",
+    "<M8[s]",
+    "<m8[D]",
+    "|O",
+    "O",
+    "<f3",
+    "zz",
+    "",
+    "<f4 ",
+    "bfloat16",
+    [("a", "<i4"), ("b", ">f8")],
+    [("a", "O")],
+    [("a", "<f4", (2,))],
+    [("", "<i4")],
+    [("a", "<i4"), ("a", "<i4")],
+    [],
+    3,
+    None,
+]
 #: Descriptors of 0-byte items: astronomic shapes of these hang hashing (see test_huge.py), so they get small ones.
 ZERO_ITEMSIZE = ("|V0", "|S0", [])
 _odd = st.sampled_from([None, "yes", 1, 0, 2.5, (), [], {}])
@@ -165,8 +213,11 @@ def npy_files(draw) -> bytes:
     text += b" " * draw(st.integers(0, 70)) + draw(st.sampled_from([b"\n", b"", b"\r\n"]))
     major = draw(st.sampled_from([1, 2, 3, 0, 255]))
     size = len(text) if draw(st.integers(0, 5)) else draw(st.integers(0, 2**16 - 1))
-    prefix = b"\x93NUMPY" + bytes([major, 0]) + (struct.pack("<H", size % 2**16) if major in (1, 0, 255)
-                                                  else struct.pack("<I", size))
+    prefix = (
+        b"\x93NUMPY"
+        + bytes([major, 0])
+        + (struct.pack("<H", size % 2**16) if major in (1, 0, 255) else struct.pack("<I", size))
+    )
     body = draw(st.binary(max_size=300) | st.integers(0, 600).map(lambda n: b"\x01" * n))
     return prefix + text + body
 
@@ -178,8 +229,27 @@ def test_random_npy_headers(workdir, data):
     check_file(_write(workdir, ".npy", data))
 
 
-ST_DTYPES = ["F32", "F16", "BF16", "F64", "I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64", "BOOL",
-             "F8_E4M3", "F8_E5M2", "C64", "ZZ", "f32", ""]
+ST_DTYPES = [
+    "F32",
+    "F16",
+    "BF16",
+    "F64",
+    "I8",
+    "U8",
+    "I16",
+    "U16",
+    "I32",
+    "U32",
+    "I64",
+    "U64",
+    "BOOL",
+    "F8_E4M3",
+    "F8_E5M2",
+    "C64",
+    "ZZ",
+    "f32",
+    "",
+]
 
 
 @st.composite
@@ -196,7 +266,9 @@ def safetensors_files(draw) -> bytes:
         if draw(st.integers(0, 5)) == 0:
             del entries[name][draw(st.sampled_from(sorted(entries[name])))]
     if draw(st.booleans()):
-        entries["__metadata__"] = draw(st.dictionaries(st.text(max_size=3), st.text(max_size=3) | _odd, max_size=2))
+        entries["__metadata__"] = draw(
+            st.dictionaries(st.text(max_size=3), st.text(max_size=3) | _odd, max_size=2)
+        )
     text = json.dumps(entries).encode()
     if draw(st.integers(0, 4)) == 0:
         text = draw(mutated(text))
@@ -213,22 +285,64 @@ def test_random_safetensors_headers(workdir, data):
 
 def _good_manifest() -> dict:
     m = hash_feature(np.arange(3), sglang_version="0.5.23")
-    prov = {"sglang": "0.5.23", "torch": "2.9.0", "triton": "3.5.0", "numpy": "2.3.0", "python": "3.12.3",
-            "cuda_path": "triton-interpreter", "date": "2026-01-01"}
+    prov = {
+        "sglang": "0.5.23",
+        "torch": "2.9.0",
+        "triton": "3.5.0",
+        "numpy": "2.3.0",
+        "python": "3.12.3",
+        "cuda_path": "triton-interpreter",
+        "date": "2026-01-01",
+    }
     value = {"hash": m.hash, "hex": m.hex, "pad_values": list(m.pad_values)}
-    entries = [{"id": f"e{i}", "file": f"f{i}.npy", "key": None if i else "x", "sha256": "0" * 64,
-                "kind": "ndarray", "description": "arange",
-                "values": {"0.5.23": {"cpu": value, "cuda": {"error": "TypeError: no"}}}} for i in range(2)]
-    return {"format": G.FORMAT, "format_version": G.FORMAT_VERSION, "pin": "0.5.23",
-            "provenance": {"0.5.23": prov}, "entries": entries}
+    entries = [
+        {
+            "id": f"e{i}",
+            "file": f"f{i}.npy",
+            "key": None if i else "x",
+            "sha256": "0" * 64,
+            "kind": "ndarray",
+            "description": "arange",
+            "values": {"0.5.23": {"cpu": value, "cuda": {"error": "TypeError: no"}}},
+        }
+        for i in range(2)
+    ]
+    return {
+        "format": G.FORMAT,
+        "format_version": G.FORMAT_VERSION,
+        "pin": "0.5.23",
+        "provenance": {"0.5.23": prov},
+        "entries": entries,
+    }
 
 
 GOOD = _good_manifest()
 PLACEHOLDER = "\x00raw\x00"
 #: JSON text that Python's json module reads specially, or refuses with errors other than JSONDecodeError.
-RAW = ["9" * 5000, "-" + "9" * 5000, "1e999", "-1e999", "NaN", "Infinity", "-Infinity", "[" * 3000 + "]" * 3000,
-       '{"a":' * 3000 + "1" + "}" * 3000, '"\\ud800"', '"\\u0000"', "1.0", "-0", "true", "null",
-       '{"a": 1, "a": 2}', '""', "[]", "{}", "0.5.23", "18446744073709551616", "-9223372036854775809"]
+RAW = [
+    "9" * 5000,
+    "-" + "9" * 5000,
+    "1e999",
+    "-1e999",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "[" * 3000 + "]" * 3000,
+    '{"a":' * 3000 + "1" + "}" * 3000,
+    '"\\ud800"',
+    '"\\u0000"',
+    "1.0",
+    "-0",
+    "true",
+    "null",
+    '{"a": 1, "a": 2}',
+    '""',
+    "[]",
+    "{}",
+    "0.5.23",
+    "18446744073709551616",
+    "-9223372036854775809",
+]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeDriver
 import torch
+from fakes import FakeDriver
 
 from pytest_mmhash import MMHash, UnhashableFeatureError, hash_feature, implementations
 from pytest_mmhash import golden as G
@@ -29,8 +29,15 @@ from pytest_mmhash.implementations import (
 )
 
 PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-PROV = {"sglang": "0.5.23", "torch": "2.13.0", "triton": "3.9.0", "numpy": "2.4.6", "python": "3.11.7",
-        "cuda_path": "triton-interpreter", "date": "2026-11-27"}
+PROV = {
+    "sglang": "0.5.23",
+    "torch": "2.13.0",
+    "triton": "3.9.0",
+    "numpy": "2.4.6",
+    "python": "3.11.7",
+    "cuda_path": "triton-interpreter",
+    "date": "2026-11-27",
+}
 
 
 def _value(x, release="0.5.23", device="cpu"):
@@ -45,12 +52,19 @@ def store(tmp_path: Path) -> Path:
     torch.save(torch.arange(10, dtype=torch.float32), tmp_path / "features/a.pt")
     torch.save(torch.arange(7, dtype=torch.bfloat16), tmp_path / "features/b.pt")
     np.save(tmp_path / "features/n.npy", np.arange(12, dtype=np.uint8))
-    entries = [G.make_entry(tmp_path, i, f) for i, f in (("b", "features/b.pt"), ("a", "features/a.pt"),
-                                                         ("n", "features/n.npy"))]
+    entries = [
+        G.make_entry(tmp_path, i, f)
+        for i, f in (("b", "features/b.pt"), ("a", "features/a.pt"), ("n", "features/n.npy"))
+    ]
     m = G.new_manifest(tmp_path, "0.5.23", entries)
-    feats = {"a": torch.arange(10, dtype=torch.float32), "b": torch.arange(7, dtype=torch.bfloat16),
-             "n": np.arange(12, dtype=np.uint8)}
-    ups = [G.Recorded(i, "0.5.23", d, _value(x, device=d)) for i, x in feats.items() for d in G.DEVICES]
+    feats = {
+        "a": torch.arange(10, dtype=torch.float32),
+        "b": torch.arange(7, dtype=torch.bfloat16),
+        "n": np.arange(12, dtype=np.uint8),
+    }
+    ups = [
+        G.Recorded(i, "0.5.23", d, _value(x, device=d)) for i, x in feats.items() for d in G.DEVICES
+    ]
     G.write_manifest(G.record_values(m, ups, {"0.5.23": PROV}))
     return tmp_path
 
@@ -96,32 +110,71 @@ def _break(path: list, value, delete: bool = False):
         else:
             node[path[-1]] = value
         return d
+
     return apply
 
 
 SCHEMA_CASES = [
-    (_break(["entries", 1, "sha256"], "xyz"), "entries[1] (id 'b') field 'sha256': must be 64 lowercase hex digits"),
-    (_break(["entries", 0, "kind"], None, delete=True), "entries[0] (id 'a') field 'kind': missing"),
+    (
+        _break(["entries", 1, "sha256"], "xyz"),
+        "entries[1] (id 'b') field 'sha256': must be 64 lowercase hex digits",
+    ),
+    (
+        _break(["entries", 0, "kind"], None, delete=True),
+        "entries[0] (id 'a') field 'kind': missing",
+    ),
     (_break(["entries", 0, "colour"], "red"), "entries[0] (id 'a') field 'colour': unknown field"),
     (_break(["entries", 2, "id"], "a"), "entries[2] (id 'a') field 'id': duplicate of entries[0]"),
-    (_break(["entries", 0, "file"], "../outside.pt"), "entries[0] (id 'a') field 'file': must be a normalised relative path"),
-    (_break(["entries", 0, "file"], "/abs/a.pt"), "field 'file': must be a normalised relative path"),
-    (_break(["entries", 0, "values", "0.5.23", "cpu", "hex"], "0000000000000000"), "entries[0] (id 'a') field 'values'['0.5.23']['cpu']: 'hex' 0000000000000000 does not match 'hash'"),
+    (
+        _break(["entries", 0, "file"], "../outside.pt"),
+        "entries[0] (id 'a') field 'file': must be a normalised relative path",
+    ),
+    (
+        _break(["entries", 0, "file"], "/abs/a.pt"),
+        "field 'file': must be a normalised relative path",
+    ),
+    (
+        _break(["entries", 0, "values", "0.5.23", "cpu", "hex"], "0000000000000000"),
+        "entries[0] (id 'a') field 'values'['0.5.23']['cpu']: 'hex' 0000000000000000 does not match 'hash'",
+    ),
     (_break(["entries", 0, "values", "0.5.23", "cpu", "hash"], True), "'hash' must be an integer"),
-    (_break(["entries", 0, "values", "0.5.23", "gpu"], {"error": "TypeError: x"}), "['0.5.23']['gpu']: path must be 'cpu' or 'cuda'"),
-    (_break(["entries", 0, "values", "0.5.23", "cpu"], {"error": "no type here"}), "'error' must read 'ExceptionType: message'"),
-    (_break(["entries", 0, "values", "0.5.99"], {}), "['0.5.99']: key must be a known sglang release"),
-    (_break(["entries", 0, "values", "0.5.9"], {"cpu": {"error": "TypeError: x"}}), "release '0.5.9' has values but no provenance['0.5.9']"),
-    (_break(["provenance", "0.5.23", "cuda_path"], "gpu"), "provenance['0.5.23'] field 'cuda_path': must be one of"),
-    (_break(["provenance", "0.5.23", "sglang"], "0.5.22"), "provenance['0.5.23'] field 'sglang': '0.5.22' is not release 0.5.23"),
-    (_break(["format_version"], 2), "field 'format_version': this pytest-mmhash reads version 1, got 2; upgrade pytest-mmhash"),
+    (
+        _break(["entries", 0, "values", "0.5.23", "gpu"], {"error": "TypeError: x"}),
+        "['0.5.23']['gpu']: path must be 'cpu' or 'cuda'",
+    ),
+    (
+        _break(["entries", 0, "values", "0.5.23", "cpu"], {"error": "no type here"}),
+        "'error' must read 'ExceptionType: message'",
+    ),
+    (
+        _break(["entries", 0, "values", "0.5.99"], {}),
+        "['0.5.99']: key must be a known sglang release",
+    ),
+    (
+        _break(["entries", 0, "values", "0.5.9"], {"cpu": {"error": "TypeError: x"}}),
+        "release '0.5.9' has values but no provenance['0.5.9']",
+    ),
+    (
+        _break(["provenance", "0.5.23", "cuda_path"], "gpu"),
+        "provenance['0.5.23'] field 'cuda_path': must be one of",
+    ),
+    (
+        _break(["provenance", "0.5.23", "sglang"], "0.5.22"),
+        "provenance['0.5.23'] field 'sglang': '0.5.22' is not release 0.5.23",
+    ),
+    (
+        _break(["format_version"], 2),
+        "field 'format_version': this pytest-mmhash reads version 1, got 2; upgrade pytest-mmhash",
+    ),
     (_break(["format"], "other"), "field 'format': must be 'pytest-mmhash-golden'"),
     (_break(["pin"], "v0.5.23"), "field 'pin': must be a known sglang release"),
     (_break(["entries"], {}), "field 'entries': must be a list"),
 ]
 
 
-@pytest.mark.parametrize("mutate,message", SCHEMA_CASES, ids=[m.split(":")[0][:40] for _, m in SCHEMA_CASES])
+@pytest.mark.parametrize(
+    "mutate,message", SCHEMA_CASES, ids=[m.split(":")[0][:40] for _, m in SCHEMA_CASES]
+)
 def test_schema_messages_locate_the_problem(store: Path, mutate, message):
     assert message in _problems(mutate(_data(store)), store)
 
@@ -131,17 +184,24 @@ def test_every_problem_is_reported_at_once(store: Path):
     d["entries"][0]["sha256"] = "bad"
     d["entries"][2]["key"] = ""
     msg = _problems(d, store)
-    assert "2 problems" in msg and "entries[0] (id 'a')" in msg and "entries[2] (id 'n') field 'key'" in msg
+    assert (
+        "2 problems" in msg
+        and "entries[0] (id 'a')" in msg
+        and "entries[2] (id 'n') field 'key'" in msg
+    )
 
 
-@pytest.mark.parametrize("text,message", [
-    ('{"a": 1,', "not valid JSON"),
-    ('{"format": 1, "format": 2}', "duplicate JSON key 'format'"),
-    ('{"x": NaN}', "NaN is not valid"),
-    ("[]", "the top level must be an object"),
-    ("[" * 100_000, "not a usable JSON manifest"),
-    ('{"x": ' + "9" * 5000 + "}", "not a usable JSON manifest"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('{"a": 1,', "not valid JSON"),
+        ('{"format": 1, "format": 2}', "duplicate JSON key 'format'"),
+        ('{"x": NaN}', "NaN is not valid"),
+        ("[]", "the top level must be an object"),
+        ("[" * 100_000, "not a usable JSON manifest"),
+        ('{"x": ' + "9" * 5000 + "}", "not a usable JSON manifest"),
+    ],
+)
 def test_unparseable_manifests(tmp_path: Path, text: str, message: str):
     (tmp_path / "manifest.json").write_text(text)
     with pytest.raises(GoldenError, match=message):
@@ -202,9 +262,15 @@ def test_failed_write_leaves_old_file_and_no_temp(store: Path, monkeypatch):
 
 def test_record_values_merges(store: Path):
     m = G.load_manifest(store)
-    ups = [G.Recorded("a", "0.5.9", "cpu", {"hash": 1, "hex": "0000000000000001", "pad_values": [1000001]}),
-           G.Recorded("a", "0.5.9", "cpu", {"hash": 2, "hex": "0000000000000002", "pad_values": [1000002]}),
-           G.Recorded("b", "0.5.23", "cpu", {"error": "TypeError: boom"})]
+    ups = [
+        G.Recorded(
+            "a", "0.5.9", "cpu", {"hash": 1, "hex": "0000000000000001", "pad_values": [1000001]}
+        ),
+        G.Recorded(
+            "a", "0.5.9", "cpu", {"hash": 2, "hex": "0000000000000002", "pad_values": [1000002]}
+        ),
+        G.Recorded("b", "0.5.23", "cpu", {"error": "TypeError: boom"}),
+    ]
     new = G.record_values(m, ups, {"0.5.9": {**PROV, "sglang": "0.5.9"}}, pin="0.5.9")
     assert new.pin == "0.5.9" and new.releases() == ("0.5.9", "0.5.23")
     assert new["a"].value("0.5.9", "cpu")["hash"] == 2  # later wins
@@ -214,11 +280,14 @@ def test_record_values_merges(store: Path):
     assert m["b"].value("0.5.23", "cpu") != {"error": "TypeError: boom"}  # the input is not mutated
 
 
-@pytest.mark.parametrize("update,message", [
-    (G.Recorded("zz", "0.5.23", "cpu", {"error": "TypeError: x"}), "unknown entry 'zz'"),
-    (G.Recorded("a", "0.5.23", "cpu", {"hash": 1}), "keys must be hash, hex, pad_values"),
-    (G.Recorded("a", "0.5.9", "cpu", {"error": "TypeError: x"}), "no provenance"),
-])
+@pytest.mark.parametrize(
+    "update,message",
+    [
+        (G.Recorded("zz", "0.5.23", "cpu", {"error": "TypeError: x"}), "unknown entry 'zz'"),
+        (G.Recorded("a", "0.5.23", "cpu", {"hash": 1}), "keys must be hash, hex, pad_values"),
+        (G.Recorded("a", "0.5.9", "cpu", {"error": "TypeError: x"}), "no provenance"),
+    ],
+)
 def test_record_values_refuses_bad_updates(store: Path, update, message):
     with pytest.raises(GoldenError, match=message):
         G.record_values(G.load_manifest(store), [update])
@@ -263,18 +332,27 @@ def test_engine_checks_pass_and_errors_match(store: Path):
     m = G.load_manifest(store)
     engine = resolve_impl("engine")
     assert all(check_entry(m, e, "0.5.23", d, engine).problem is None for e, d in G.iter_items(m))
-    assert matches({"error": "TypeError: x"}, Observed({"error": "UnhashableFeatureError: y"}, any_error=True))
+    assert matches(
+        {"error": "TypeError: x"}, Observed({"error": "UnhashableFeatureError: y"}, any_error=True)
+    )
     assert not matches({"error": "TypeError: x"}, Observed({"error": "IndexError: y"}))
     assert matches({"error": "TypeError: x"}, Observed({"error": "TypeError: other text"}))
 
 
 def test_check_reports_a_changed_value(store: Path):
     m = G.load_manifest(store)
-    fake = Impl("fake", "callable", lambda f, r, d: Observed({"hash": 5, "hex": "0000000000000005", "pad_values": [1]}))
+    fake = Impl(
+        "fake",
+        "callable",
+        lambda f, r, d: Observed({"hash": 5, "hex": "0000000000000005", "pad_values": [1]}),
+    )
     c = check_entry(m, m["a"], "0.5.23", "cpu", fake)
     assert c.problem == "the value differs from the recorded one"
     text = format_check(c, "CMD")
-    assert "differs:   hash; pad_values length 4 vs 1" in text and "hash scheme/implementation changed" in text
+    assert (
+        "differs:   hash; pad_values length 4 vs 1" in text
+        and "hash scheme/implementation changed" in text
+    )
     assert text.rstrip().endswith("CMD")
 
 
@@ -299,7 +377,9 @@ def sample_callable_bad(feature, *, sglang_version, device):
     return "nope"
 
 
-@pytest.mark.parametrize("name", ["sample_callable_int", "sample_callable_mmhash", "sample_callable_dict"])
+@pytest.mark.parametrize(
+    "name", ["sample_callable_int", "sample_callable_mmhash", "sample_callable_dict"]
+)
 def test_callable_impl_contract(store: Path, name: str):
     m = G.load_manifest(store)
     impl = resolve_impl(f"{__name__}:{name}")
@@ -322,8 +402,6 @@ def test_callable_impl_errors(store: Path):
     assert matches({"error": "TypeError: x"}, obs)
 
 
-
-
 def test_real_sglang_refused_when_not_importable():
     import importlib.util
 
@@ -333,13 +411,16 @@ def test_real_sglang_refused_when_not_importable():
         recording_impl(None, "0.5.23", False)
 
 
-@pytest.mark.parametrize("installed,target,pin,repin,ok", [
-    ("0.5.23", None, "0.5.23", False, "0.5.23"),
-    ("0.5.22", None, "0.5.23", False, "differs from the manifest pin 0.5.23"),
-    ("0.5.22", None, "0.5.23", True, "0.5.22"),
-    ("0.5.22", "0.5.22", "0.5.23", False, "0.5.22"),
-    ("0.5.22", "0.5.9", "0.5.23", False, "records from the installed sglang 0.5.22"),
-])
+@pytest.mark.parametrize(
+    "installed,target,pin,repin,ok",
+    [
+        ("0.5.23", None, "0.5.23", False, "0.5.23"),
+        ("0.5.22", None, "0.5.23", False, "differs from the manifest pin 0.5.23"),
+        ("0.5.22", None, "0.5.23", True, "0.5.22"),
+        ("0.5.22", "0.5.22", "0.5.23", False, "0.5.22"),
+        ("0.5.22", "0.5.9", "0.5.23", False, "records from the installed sglang 0.5.22"),
+    ],
+)
 def test_recording_impl_rules(monkeypatch, installed, target, pin, repin, ok):
     monkeypatch.setattr(implementations, "_real_sglang_driver", lambda: FakeDriver(installed))
     if ok[0].isdigit():
@@ -369,7 +450,9 @@ def test_feature_difference():
     b[1, 2] = -1
     assert feature_difference(a, a.clone()) is None
     assert "index (1, 2)" in feature_difference(a, b)
-    assert "dtype float32 shape (2, 3) vs dtype bfloat16 shape (2, 3)" in feature_difference(a, a.bfloat16())
+    assert "dtype float32 shape (2, 3) vs dtype bfloat16 shape (2, 3)" in feature_difference(
+        a, a.bfloat16()
+    )
     assert "list of 2 vs list of 1" in feature_difference([a, a], [a])
     assert "feature[1]" in feature_difference([a, a], [a, b])
     assert feature_difference(b"ab", b"ab") is None

@@ -43,7 +43,10 @@ def _to_cuda(feature: Any) -> Any:
 def _tensor_features() -> Any:
     """Features whose leaves are all tensors (numpy never reaches SGLang's GPU path)."""
     return S.features(refused=False, max_bytes=4 * S.TILE_BYTES).filter(
-        lambda f: all(isinstance(x, torch.Tensor) for x in (flatten_nested_list(f) if isinstance(f, list) else [f]))
+        lambda f: all(
+            isinstance(x, torch.Tensor)
+            for x in (flatten_nested_list(f) if isinstance(f, list) else [f])
+        )
     )
 
 
@@ -70,7 +73,10 @@ def test_device_hook_really_runs_on_gpu(version):
     release = V.resolve(version)
     plan = plan_feature(x.cuda(), release, None)
     assert plan.path == "cuda"
-    assert gpu.try_hash_on_device(plan, release.era.cuda) == hash_feature(x, sglang_version=version, device="cuda").hash
+    assert (
+        gpu.try_hash_on_device(plan, release.era.cuda)
+        == hash_feature(x, sglang_version=version, device="cuda").hash
+    )
 
 
 @pytest.mark.skipif(find_spec("sglang") is None, reason="sglang is not importable")

@@ -19,8 +19,7 @@ import pytest
 import torch
 from numpy.lib import format as npy_format
 
-from pytest_mmhash import FeatureTooLargeError, hash_feature, load_feature
-from pytest_mmhash import loaders
+from pytest_mmhash import FeatureTooLargeError, hash_feature, load_feature, loaders
 from pytest_mmhash.cli import main
 
 MiB, GiB = 1 << 20, 1 << 30
@@ -29,27 +28,37 @@ MiB, GiB = 1 << 20, 1 << 30
 def sparse_npy(path: Path, nbytes: int) -> Path:
     """A ``.npy`` of ``nbytes`` zero bytes (uint8) that takes no disk space: header, then a hole."""
     header = io.BytesIO()
-    npy_format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (nbytes,)})
+    npy_format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (nbytes,)}
+    )
     with open(path, "wb") as f:
         f.write(header.getvalue())
         f.truncate(len(header.getvalue()) + nbytes)
     return path
 
 
-def measured(argv: list[str], data_limit: int | None = None) -> tuple[subprocess.CompletedProcess, dict]:
+def measured(
+    argv: list[str], data_limit: int | None = None
+) -> tuple[subprocess.CompletedProcess, dict]:
     """Run ``mmhash argv``; also its peak anonymous RSS and peak RSS (KiB, polled) and wall time (s).
 
     Memory-mapped file pages count in RSS but the kernel drops them under pressure; anonymous
     memory is what a non-streaming loader would need, so that is what must stay small.
     ``data_limit`` caps the child's heap (RLIMIT_DATA): reading the file into memory would fail.
     """
+
     def limit() -> None:
         if data_limit:
             resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
 
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pytest_mmhash.cli", *argv], preexec_fn=limit,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_mmhash.cli", *argv],
+        preexec_fn=limit,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = {"RssAnon": 0, "VmHWM": 0}
     while proc.poll() is None:
         try:
@@ -94,11 +103,17 @@ def test_legacy_pt_larger_than_memory_is_refused(tmp_path, monkeypatch, capsys):
     path = tmp_path / "legacy.pt"
     torch.save(torch.zeros(4096), path, _use_new_zipfile_serialization=False)
     monkeypatch.setattr(loaders, "_available_memory", lambda: 1000)
-    with pytest.raises(FeatureTooLargeError, match="legacy .non-zip. torch format, which cannot be memory-mapped"):
+    with pytest.raises(
+        FeatureTooLargeError, match="legacy .non-zip. torch format, which cannot be memory-mapped"
+    ):
         load_feature(path)
     assert main(["--sglang-version", "0.5.23", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"mmhash: error: {path}: ") and "only 1000 bytes" in err
+    assert (
+        err.count("\n") == 1
+        and err.startswith(f"mmhash: error: {path}: ")
+        and "only 1000 bytes" in err
+    )
 
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "compressed"])
@@ -107,7 +122,9 @@ def test_npz_entry_larger_than_memory_is_refused(save, tmp_path, monkeypatch, ca
     path = tmp_path / "big.npz"
     save(path, x=np.zeros(8192, dtype=np.uint8))
     monkeypatch.setattr(loaders, "_available_memory", lambda: 1000)
-    with pytest.raises(FeatureTooLargeError, match=r"entry 'x' needs 8\d{3} bytes in memory .* only 1000"):
+    with pytest.raises(
+        FeatureTooLargeError, match=r"entry 'x' needs 8\d{3} bytes in memory .* only 1000"
+    ):
         load_feature(path)
     assert main(["--sglang-version", "0.5.23", str(path)]) == 2
     err = capsys.readouterr().err
@@ -119,13 +136,29 @@ def test_zero_byte_items_in_astronomic_shapes_hash_at_once(descr, tmp_path):
     """A 128-byte ``.npy`` of 2^62 zero-byte items holds no bytes: it hashes at once, like SGLang's empty bytes."""
     path = tmp_path / "zero.npy"
     header = io.BytesIO()
-    npy_format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": (2**62,)})
+    npy_format.write_array_header_1_0(
+        header, {"descr": descr, "fortran_order": False, "shape": (2**62,)}
+    )
     path.write_bytes(header.getvalue())
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest_mmhash.cli", "--json", "--sglang-version", "0.5.23",
-                               str(path)], capture_output=True, text=True, timeout=10)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest_mmhash.cli",
+                "--json",
+                "--sglang-version",
+                "0.5.23",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except subprocess.TimeoutExpired:
-        pytest.fail("hashing 2^62 zero-byte items ran past 10 s: it walks chunks of elements, not of bytes")
+        pytest.fail(
+            "hashing 2^62 zero-byte items ran past 10 s: it walks chunks of elements, not of bytes"
+        )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["hash"] == hash_feature(b"", sglang_version="0.5.23").hash
 
@@ -141,17 +174,23 @@ def _filesystem(path: Path) -> str:
     return kind
 
 
-@pytest.mark.skipif(not os.environ.get("MMHASH_HUGE"), reason="opt-in: MMHASH_HUGE=1 hashes a 30 GiB sparse file")
+@pytest.mark.skipif(
+    not os.environ.get("MMHASH_HUGE"), reason="opt-in: MMHASH_HUGE=1 hashes a 30 GiB sparse file"
+)
 def test_npy_larger_than_ram_hashes_streaming(tmp_path):
     """A 30 GiB ``.npy``, larger than RAM, hashes with a small anonymous RSS and is never OOM-killed."""
     if _filesystem(tmp_path) in ("tmpfs", "ramfs"):
-        pytest.skip(f"{tmp_path} is in memory: reading a sparse file there would allocate its pages")
+        pytest.skip(
+            f"{tmp_path} is in memory: reading a sparse file there would allocate its pages"
+        )
     size = 30 * GiB
     path = sparse_npy(tmp_path / "huge.npy", size)
     proc, peak = measured(["--json", "--sglang-version", "0.5.23", str(path)], data_limit=1 * GiB)
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    print(f"\n30 GiB sparse .npy (RAM {ram / GiB:.1f} GiB): exit {proc.returncode}, {peak['seconds']} s, "
-          f"peak RssAnon {peak['RssAnon'] / 1024:.0f} MiB, peak VmHWM {peak['VmHWM'] / 1024:.0f} MiB (file pages)")
+    print(
+        f"\n30 GiB sparse .npy (RAM {ram / GiB:.1f} GiB): exit {proc.returncode}, {peak['seconds']} s, "
+        f"peak RssAnon {peak['RssAnon'] / 1024:.0f} MiB, peak VmHWM {peak['VmHWM'] / 1024:.0f} MiB (file pages)"
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["path"] == str(path)
     assert peak["RssAnon"] < 256 * 1024, peak

@@ -23,8 +23,10 @@ def test_pt_list_is_one_item_hashed_as_the_list(tmp_path):
     torch.save(m, tmp_path / "m.pt")
     items = list(iter_features(tmp_path / "m.pt"))
     assert len(items) == 1 and items[0].key is None
-    assert hash_feature(items[0].feature, sglang_version="0.5.10").hash == \
-        hash_feature(m, sglang_version="0.5.10").hash
+    assert (
+        hash_feature(items[0].feature, sglang_version="0.5.10").hash
+        == hash_feature(m, sglang_version="0.5.10").hash
+    )
 
 
 def test_pt_dict_is_a_container(tmp_path):
@@ -51,8 +53,10 @@ def test_npz_and_safetensors_entries(tmp_path):
     assert [i.key for i in iter_features(tmp_path / "z.npz")] == ["first", "second"]
     from safetensors.torch import save_file
 
-    save_file({"p": torch.ones(2, 3, dtype=torch.bfloat16), "g": torch.tensor([[1, 2, 2]])},
-              str(tmp_path / "s.safetensors"))
+    save_file(
+        {"p": torch.ones(2, 3, dtype=torch.bfloat16), "g": torch.tensor([[1, 2, 2]])},
+        str(tmp_path / "s.safetensors"),
+    )
     items = {i.key: i.feature for i in iter_features(tmp_path / "s.safetensors")}
     assert items["p"].dtype == torch.bfloat16 and items["g"].tolist() == [[1, 2, 2]]
 
@@ -80,7 +84,7 @@ def test_folders_recursive_sorted_skip_hidden_and_unknown(tmp_path):
         p = tmp_path / name
         p.parent.mkdir(exist_ok=True)
         np.save(p, np.zeros(1)) if name.endswith(".npy") else p.write_text("x")
-    rel = [p[len(str(tmp_path)) + 1:] for p in iter_paths([tmp_path])]
+    rel = [p[len(str(tmp_path)) + 1 :] for p in iter_paths([tmp_path])]
     assert rel == ["a.npy", "b/a.npy", "b/z.npy"]
 
 
@@ -90,6 +94,7 @@ def test_pickled_code_is_never_run(tmp_path):
     class Evil:
         def __reduce__(self):
             import os
+
             return (os.system, (f"touch {marker}",))
 
     torch.save({"x": Evil()}, tmp_path / "evil.pt")

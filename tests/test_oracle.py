@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 if find_spec("sglang") is None:
-    pytest.skip("sglang is not importable (oracle tests need a real-SGLang venv)", allow_module_level=True)
+    pytest.skip(
+        "sglang is not importable (oracle tests need a real-SGLang venv)", allow_module_level=True
+    )
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
@@ -32,7 +34,11 @@ VERSION = driver.sglang_version()
 ORACLE = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 
 
@@ -76,7 +82,9 @@ def test_cuda_path_equals_sglangs_own_kernels(feature):
 def test_pads_equal_set_pad_value(feature, device):
     ours, real = _engine(feature, device), driver.real_item(feature, device)
     if "error" in real:
-        assert ours is None, f"sglang {VERSION} set_pad_value raises {real['error']}, the engine gives {ours}"
+        assert ours is None, (
+            f"sglang {VERSION} set_pad_value raises {real['error']}, the engine gives {ours}"
+        )
     else:
         assert ours is not None, f"the engine refuses a feature sglang {VERSION} stores as {real}"
         assert (ours.hash, list(ours.pad_values)) == (real["hash"], real["pad_values"])

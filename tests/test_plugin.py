@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import packaging.version  # noqa: F401  loaded before pytester snapshots sys.modules (versions.py caches Versions)
 import pytest
-from fakes import FakeDriver
 import torch
+from fakes import FakeDriver
 
 from pytest_mmhash import golden as G
 from pytest_mmhash import hash_feature, implementations
@@ -29,7 +29,7 @@ from pytest_mmhash import hash_feature, implementations
 PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 NO_CUDA = not torch.cuda.is_available()
 
-FAKE_DRIVER = '''
+FAKE_DRIVER = """
 import os
 from pytest_mmhash import UnhashableFeatureError, hash_feature
 
@@ -42,15 +42,13 @@ def real_item(feature, device):
     except UnhashableFeatureError:
         return {"error": "TypeError: object supporting the buffer API required"}
     return {"hash": m.hash, "pad_values": list(m.pad_values)}
-'''
-FAKE_CONFTEST = '''
+"""
+FAKE_CONFTEST = """
 import fake_sglang
 import pytest_mmhash.implementations as implementations
 
 implementations._real_sglang_driver = lambda: fake_sglang
-'''
-
-
+"""
 
 
 def make_golden(root: Path, extra: int = 0) -> Path:
@@ -60,12 +58,19 @@ def make_golden(root: Path, extra: int = 0) -> Path:
     torch.save(torch.arange(7, dtype=torch.bfloat16), root / "features/b.pt")
     torch.save([], root / "features/empty.pt")
     np.save(root / "features/n.npy", np.arange(12, dtype=np.uint8))
-    files = {"a": "features/a.pt", "b": "features/b.pt", "empty": "features/empty.pt", "n": "features/n.npy"}
+    files = {
+        "a": "features/a.pt",
+        "b": "features/b.pt",
+        "empty": "features/empty.pt",
+        "n": "features/n.npy",
+    }
     gen = torch.Generator().manual_seed(0)
     for i in range(extra):
         files[f"x{i:03d}"] = f"features/x{i:03d}.pt"
         torch.save(torch.rand(3 + i, generator=gen), root / files[f"x{i:03d}"])
-    G.write_manifest(G.new_manifest(root, "0.5.23", [G.make_entry(root, k, f) for k, f in files.items()]))
+    G.write_manifest(
+        G.new_manifest(root, "0.5.23", [G.make_entry(root, k, f) for k, f in files.items()])
+    )
     return root
 
 
@@ -113,11 +118,15 @@ def test_update_records_real_sglang_values_then_checks_pass(pytester, recorded):
     m = G.load_manifest(recorded)
     assert m.pin == "0.5.23" and m.releases() == ("0.5.23",)
     assert m["a"].value("0.5.23", "cuda") == engine_value(recorded, "a", "cuda")
-    assert m["empty"].value("0.5.23", "cpu") == {"error": "TypeError: object supporting the buffer API required"}
+    assert m["empty"].value("0.5.23", "cpu") == {
+        "error": "TypeError: object supporting the buffer API required"
+    }
     prov = m.provenance["0.5.23"]
     assert prov["sglang"] == "0.5.23" and prov["cuda_path"] in G.CUDA_PATHS
     result = pytester.runpytest("--mmhash-golden", "golden", "-v")
-    result.assert_outcomes(passed=8)  # incl. empty[cpu]/[cuda]: the engine raises UnhashableFeatureError
+    result.assert_outcomes(
+        passed=8
+    )  # incl. empty[cpu]/[cuda]: the engine raises UnhashableFeatureError
     result.stdout.fnmatch_lines(["*golden/manifest.json::empty?cpu? PASSED*"])
 
 
@@ -133,7 +142,9 @@ def test_update_refused_in_ci(pytester, golden_dir, fake_sglang, monkeypatch):
     before = (golden_dir / "manifest.json").read_bytes()
     result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-update")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--mmhash-update is refused when the CI environment variable is set*"])
+    result.stderr.fnmatch_lines(
+        ["*--mmhash-update is refused when the CI environment variable is set*"]
+    )
     assert (golden_dir / "manifest.json").read_bytes() == before
 
 
@@ -148,7 +159,9 @@ def test_update_refused_without_real_sglang(pytester, golden_dir):
 
 
 def test_update_refuses_other_impls(pytester, golden_dir, fake_sglang):
-    result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-update", "--mmhash-impl", "sglang")
+    result = pytester.runpytest(
+        "--mmhash-golden", "golden", "--mmhash-update", "--mmhash-impl", "sglang"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*records from the installed real SGLang only*"])
 
@@ -157,10 +170,14 @@ def test_update_version_mismatch_needs_repin(pytester, golden_dir, fake_sglang):
     fake_sglang.version = "0.5.22"
     result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-update")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*installed sglang 0.5.22 differs from the manifest pin 0.5.23*--mmhash-repin*"])
+    result.stderr.fnmatch_lines(
+        ["*installed sglang 0.5.22 differs from the manifest pin 0.5.23*--mmhash-repin*"]
+    )
     assert G.load_manifest(golden_dir).releases() == ()
 
-    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-update", "--mmhash-repin").assert_outcomes(passed=8)
+    pytester.runpytest(
+        "--mmhash-golden", "golden", "--mmhash-update", "--mmhash-repin"
+    ).assert_outcomes(passed=8)
     m = G.load_manifest(golden_dir)
     assert m.pin == "0.5.22" and m.releases() == ("0.5.22",)
     assert m["a"].value("0.5.22", "cpu") == engine_value(golden_dir, "a", "cpu", "0.5.22")
@@ -168,11 +185,14 @@ def test_update_version_mismatch_needs_repin(pytester, golden_dir, fake_sglang):
 
 def test_update_other_release_keeps_pin_then_check_it(pytester, recorded, fake_sglang):
     fake_sglang.version = "0.5.9"
-    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-update",
-                       "--mmhash-sglang-version", "0.5.9").assert_outcomes(passed=8)
+    pytester.runpytest(
+        "--mmhash-golden", "golden", "--mmhash-update", "--mmhash-sglang-version", "0.5.9"
+    ).assert_outcomes(passed=8)
     m = G.load_manifest(recorded)
     assert m.pin == "0.5.23" and m.releases() == ("0.5.9", "0.5.23")
-    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-sglang-version", "v0.5.9").assert_outcomes(passed=8)
+    pytester.runpytest(
+        "--mmhash-golden", "golden", "--mmhash-sglang-version", "v0.5.9"
+    ).assert_outcomes(passed=8)
 
 
 def test_update_needs_golden_dir(pytester):
@@ -187,7 +207,9 @@ def test_update_needs_golden_dir(pytester):
 def test_release_without_values_is_a_usage_error(pytester, recorded):
     result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-sglang-version", "0.5.9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*no values are recorded for sglang 0.5.9 (recorded releases: 0.5.23)*"])
+    result.stderr.fnmatch_lines(
+        ["*no values are recorded for sglang 0.5.9 (recorded releases: 0.5.23)*"]
+    )
 
 
 def test_one_byte_change_fails_that_item_with_bytes_diagnosis(pytester, recorded):
@@ -197,13 +219,17 @@ def test_one_byte_change_fails_that_item_with_bytes_diagnosis(pytester, recorded
     p.write_bytes(bytes(data))
     result = pytester.runpytest("--mmhash-golden", "golden")
     result.assert_outcomes(passed=6, failed=2)
-    result.stdout.fnmatch_lines([
-        "*golden entry 'n' [[]cpu path[]] vs sglang 0.5.23: the feature bytes changed",
-        "*file:*golden/features/n.npy",
-        "*diagnosis: the feature bytes changed: features/n.npy has sha256*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*golden entry 'n' [[]cpu path[]] vs sglang 0.5.23: the feature bytes changed",
+            "*file:*golden/features/n.npy",
+            "*diagnosis: the feature bytes changed: features/n.npy has sha256*",
+        ]
+    )
     out = result.stdout.str()
-    assert not any(f in out for f in ("golden.py", "implementations.py", "plugin.py"))  # no internals
+    assert not any(
+        f in out for f in ("golden.py", "implementations.py", "plugin.py")
+    )  # no internals
 
 
 def test_value_change_fails_with_scheme_diagnosis_and_update_command(pytester, recorded):
@@ -214,14 +240,16 @@ def test_value_change_fails_with_scheme_diagnosis_and_update_command(pytester, r
     path.write_text(json.dumps(data))
     result = pytester.runpytest("--mmhash-golden", "golden")
     result.assert_outcomes(passed=7, failed=1)
-    result.stdout.fnmatch_lines([
-        "*expected:  hash 5 (hex 0000000000000005), pad_values*",
-        "*actual:    hash *",
-        "*differs:   hash",
-        "*schemes:   hash sha256-raw, pad pad-wide4, modifiers mask64",
-        "*diagnosis: the hash scheme/implementation changed*",
-        "*pytest --mmhash-golden golden --mmhash-update 'golden/manifest.json::a[[]cpu[]]'*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*expected:  hash 5 (hex 0000000000000005), pad_values*",
+            "*actual:    hash *",
+            "*differs:   hash",
+            "*schemes:   hash sha256-raw, pad pad-wide4, modifiers mask64",
+            "*diagnosis: the hash scheme/implementation changed*",
+            "*pytest --mmhash-golden golden --mmhash-update 'golden/manifest.json::a[[]cpu[]]'*",
+        ]
+    )
 
 
 def test_unlisted_and_missing_files_fail(pytester, recorded):
@@ -229,10 +257,14 @@ def test_unlisted_and_missing_files_fail(pytester, recorded):
     np.save(recorded / "features/stray.npy", np.zeros(3))
     result = pytester.runpytest("--mmhash-golden", "golden")
     result.assert_outcomes(passed=6, failed=3)
-    result.stdout.fnmatch_lines([
-        "*golden a[[]cpu[]]*", "golden entry 'a' [[]cpu path[]] vs sglang 0.5.23: the feature file is missing",
-        "*golden unlisted[[]features/stray.npy[]]*", "*features/stray.npy is in the golden dir but no manifest entry names it*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*golden a[[]cpu[]]*",
+            "golden entry 'a' [[]cpu path[]] vs sglang 0.5.23: the feature file is missing",
+            "*golden unlisted[[]features/stray.npy[]]*",
+            "*features/stray.npy is in the golden dir but no manifest entry names it*",
+        ]
+    )
 
 
 def test_invalid_manifest_is_a_usage_error_naming_the_entry(pytester, recorded):
@@ -242,11 +274,15 @@ def test_invalid_manifest_is_a_usage_error_naming_the_entry(pytester, recorded):
     path.write_text(json.dumps(data))
     result = pytester.runpytest("--mmhash-golden", "golden")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*invalid golden manifest (1 problem): entries[[]1[]] (id 'b') field 'sha256'*"])
+    result.stderr.fnmatch_lines(
+        ["*invalid golden manifest (1 problem): entries[[]1[]] (id 'b') field 'sha256'*"]
+    )
 
 
 def test_node_id_and_keyword_selection(pytester, recorded):
-    pytester.runpytest("--mmhash-golden", "golden", "golden/manifest.json::b[cuda]").assert_outcomes(passed=1)
+    pytester.runpytest(
+        "--mmhash-golden", "golden", "golden/manifest.json::b[cuda]"
+    ).assert_outcomes(passed=1)
     pytester.runpytest("--mmhash-golden", "golden", "-k", "cpu").assert_outcomes(passed=4)
 
 
@@ -278,18 +314,32 @@ def test_impl_selection(pytester, recorded, fake_sglang):
 
         def const(feature, *, sglang_version, device):
             return 42
-        """)
+        """
+    )
     pytester.syspathinsert()
-    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "engine").assert_outcomes(passed=8)
-    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "myimpl:good").assert_outcomes(passed=8)
-    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "sglang").assert_outcomes(passed=8)
+    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "engine").assert_outcomes(
+        passed=8
+    )
+    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "myimpl:good").assert_outcomes(
+        passed=8
+    )
+    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "sglang").assert_outcomes(
+        passed=8
+    )
     result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "myimpl:const")
     result.assert_outcomes(failed=8)
-    result.stdout.fnmatch_lines(["*impl:      myimpl:const", "*actual:    hash 42 (hex 000000000000002a), pad_values (not returned)"])
+    result.stdout.fnmatch_lines(
+        [
+            "*impl:      myimpl:const",
+            "*actual:    hash 42 (hex 000000000000002a), pad_values (not returned)",
+        ]
+    )
     fake_sglang.version = "0.5.22"
     result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "sglang")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*runs the installed sglang 0.5.22, but sglang 0.5.23 is being checked*"])
+    result.stderr.fnmatch_lines(
+        ["*runs the installed sglang 0.5.22, but sglang 0.5.23 is being checked*"]
+    )
     result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-impl", "nomodule:f")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
@@ -300,18 +350,25 @@ def test_impl_selection(pytester, recorded, fake_sglang):
 def test_xdist_n2_check_passes(pytester):
     make_golden(pytester.path / "golden", extra=6)
     subprocess_files(pytester)
-    pytester.runpytest_subprocess("--mmhash-golden", "golden", "--mmhash-update", "-p", "no:cacheprovider")
-    result = pytester.runpytest_subprocess("--mmhash-golden", "golden", "-n", "2", "-p", "no:cacheprovider")
+    pytester.runpytest_subprocess(
+        "--mmhash-golden", "golden", "--mmhash-update", "-p", "no:cacheprovider"
+    )
+    result = pytester.runpytest_subprocess(
+        "--mmhash-golden", "golden", "-n", "2", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=20)
 
 
 def test_xdist_n4_update_loses_nothing(pytester):
     root = make_golden(pytester.path / "golden", extra=40)
     subprocess_files(pytester)
-    result = pytester.runpytest_subprocess("--mmhash-golden", "golden", "--mmhash-update", "-n", "4",
-                                           "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--mmhash-golden", "golden", "--mmhash-update", "-n", "4", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=88)
-    result.stdout.fnmatch_lines(["*recorded 88 values from real sglang 0.5.23 into*: 88 new or changed*"])
+    result.stdout.fnmatch_lines(
+        ["*recorded 88 values from real sglang 0.5.23 into*: 88 new or changed*"]
+    )
     m = G.load_manifest(root)
     got = {(e.id, d): e.value("0.5.23", d) for e, d in G.iter_items(m)}
     assert len(got) == 88 and all(v is not None for v in got.values())
@@ -322,7 +379,7 @@ def test_xdist_n4_update_loses_nothing(pytester):
 # ------------------------------------------------------------------ a killed update
 
 
-SLOW_REPLACE = '''
+SLOW_REPLACE = """
 import os, pathlib, time
 
 _replace = os.replace
@@ -334,7 +391,7 @@ def _slow_replace(src, dst, *a, **k):
     return _replace(src, dst, *a, **k)
 
 os.replace = _slow_replace
-'''
+"""
 
 
 def test_killed_update_leaves_the_old_manifest_intact(pytester):
@@ -344,21 +401,36 @@ def test_killed_update_leaves_the_old_manifest_intact(pytester):
     before = (root / "manifest.json").read_bytes()
     sig = pytester.path / "replacing"
     env = {**os.environ, "MMHASH_SIGNAL": str(sig)}
-    cmd = [sys.executable, "-m", "pytest", "--mmhash-golden", "golden", "--mmhash-update", "-p", "no:cacheprovider"]
-    proc = subprocess.Popen(cmd, cwd=pytester.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--mmhash-golden",
+        "golden",
+        "--mmhash-update",
+        "-p",
+        "no:cacheprovider",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=pytester.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 120
         while not sig.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sig.exists(), "the update never reached os.replace"
         tmp = Path(sig.read_text())
-        assert tmp.parent == root and len(G.parse(tmp.read_bytes(), root).releases()) == 1  # new file complete
+        assert (
+            tmp.parent == root and len(G.parse(tmp.read_bytes(), root).releases()) == 1
+        )  # new file complete
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert (root / "manifest.json").read_bytes() == before
     assert G.load_manifest(root).releases() == ()
-    assert G.unlisted_files(G.load_manifest(root)) == []  # the leftover hidden temp file is not a feature
+    assert (
+        G.unlisted_files(G.load_manifest(root)) == []
+    )  # the leftover hidden temp file is not a feature
 
 
 # ------------------------------------------------------------------ fixtures in a downstream project
@@ -382,19 +454,25 @@ def test_mmhash_equal_downstream_without_conftest(pytester):
             b = torch.arange(4.0)
             b[2] = 7
             mmhash_equal(torch.arange(4.0), b, sglang_version="0.5.23")
-        """)
+        """
+    )
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, failed=1)
     a = hash_feature(torch.arange(4.0), sglang_version="0.5.23")
     b = hash_feature(torch.tensor([0.0, 1.0, 7.0, 3.0]), sglang_version="0.5.23")
-    result.stdout.fnmatch_lines([
-        '>*mmhash_equal(torch.arange(4.0), b, sglang_version="0.5.23")',
-        "E*mmhash_equal: the hashes differ (sglang 0.5.23, cpu path)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            '>*mmhash_equal(torch.arange(4.0), b, sglang_version="0.5.23")',
+            "E*mmhash_equal: the hashes differ (sglang 0.5.23, cpu path)",
+        ]
+    )
     out = result.stdout.str()
     assert f"actual:   hash {a.hash} (hex {a.hex}), pad_values {list(a.pad_values)}" in out
     assert f"expected: hash {b.hash} (hex {b.hex}), pad_values {list(b.pad_values)}" in out
-    assert "features: feature: first differing element at index (2,): 2.0 vs 7.0 (bits 0x40000000 vs 0x40e00000)" in out
+    assert (
+        "features: feature: first differing element at index (2,): 2.0 vs 7.0 (bits 0x40000000 vs 0x40e00000)"
+        in out
+    )
     assert "def assert_mmhash_equal" not in out
 
 
@@ -406,7 +484,8 @@ def test_mmhash_golden_fixture(pytester, recorded):
             v = mmhash_golden["a"].value("0.5.23", "cpu")
             assert len(v["hex"]) == 16 and len(v["pad_values"]) == 4
             assert mmhash_golden.load("a").shape == (10,)
-        """)
+        """
+    )
     pytester.runpytest("--mmhash-golden", "golden").assert_outcomes(passed=9)
     pytester.runpytest().assert_outcomes(failed=0, errors=1)
 
@@ -441,8 +520,9 @@ def test_require_gpu_turns_the_skip_into_an_error(pytester, recorded):
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*--mmhash-require-gpu: this test needs a CUDA device*"])
     # cuda-path golden items run on the GPU under --mmhash-require-gpu, so they error too
-    pytester.runpytest("--mmhash-golden", "golden", "--mmhash-require-gpu", "-k", "golden").assert_outcomes(
-        passed=4, errors=4)
+    pytester.runpytest(
+        "--mmhash-golden", "golden", "--mmhash-require-gpu", "-k", "golden"
+    ).assert_outcomes(passed=4, errors=4)
 
 
 def test_gpu_marker_is_registered(pytester):
@@ -454,9 +534,13 @@ def test_gpu_marker_is_registered(pytester):
 
 
 def test_plugin_imports_nothing_heavy():
-    code = ("import sys, pytest_mmhash.plugin; "
-            "print(sorted(m for m in ('torch', 'numpy', 'triton', 'safetensors', 'pytest_mmhash.api') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, pytest_mmhash.plugin; "
+        "print(sorted(m for m in ('torch', 'numpy', 'triton', 'safetensors', 'pytest_mmhash.api') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -467,7 +551,18 @@ def test_a_run_that_does_not_use_the_plugin_imports_no_torch(pytester):
 
         def test_light():
             assert "torch" not in sys.modules and "numpy" not in sys.modules
-        """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                                           "-p", "no:benchmark", "-p", "no:xdist", "-p", "no:xdist.looponfail")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:benchmark",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:xdist.looponfail",
+    )
     result.assert_outcomes(passed=1)

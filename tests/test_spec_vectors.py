@@ -61,36 +61,76 @@ TABLE = [
     ("gpu-tile-fmix32", B7, 7695844872513631682, 548386242, 549386242),
     ("gpu-tile-fmix32", I, 4588543558511414631, 695913831, 696913831),
 ]
-MOD30_AT = {"sha256-f32": F32_MOD30, "gpu-xor-int32": INT32, "gpu-xor-int64": INT64,
-            "gpu-tile-fmix32": TILE_MOD30}
+MOD30_AT = {
+    "sha256-f32": F32_MOD30,
+    "gpu-xor-int32": INT32,
+    "gpu-xor-int64": INT64,
+    "gpu-tile-fmix32": TILE_MOD30,
+}
 SHIFT_AT = {"sha256-f32": F32_SHIFT, "sha256-raw": RAW_SHIFT, "gpu-tile-fmix32": TILE_SHIFT}
 
 
-@pytest.mark.parametrize("scheme,make,h,mod30,shift", TABLE, ids=lambda x: getattr(x, "__name__", None))
+@pytest.mark.parametrize(
+    "scheme,make,h,mod30,shift", TABLE, ids=lambda x: getattr(x, "__name__", None)
+)
 def test_table(scheme, make, h, mod30, shift):
     if mod30 is not None:
         v, d = MOD30_AT[scheme]
         r = hash_feature(make(), sglang_version=v, device=d)
-        assert (r.hash_scheme, r.hash, r.pad_values, r.pad_scheme) == (scheme, h, (mod30,), "pad-mod30")
+        assert (r.hash_scheme, r.hash, r.pad_values, r.pad_scheme) == (
+            scheme,
+            h,
+            (mod30,),
+            "pad-mod30",
+        )
     if shift is not None:
         v, d = SHIFT_AT[scheme]
         r = hash_feature(make(), sglang_version=v, device=d)
-        assert (r.hash_scheme, r.hash, r.pad_values, r.pad_scheme) == (scheme, h, (shift,), "pad-shift-1e6")
+        assert (r.hash_scheme, r.hash, r.pad_values, r.pad_scheme) == (
+            scheme,
+            h,
+            (shift,),
+            "pad-shift-1e6",
+        )
 
 
 WIDE = [
-    ("cpu", A, 6195373761911486496,
-     [1943739351697803261, 2218631454615547932, 2555005557022908026, 3367784818563980755]),
-    ("cpu", B7, 16244085110033407481,
-     [566527132381785179, 186557374693928239, 3877462897444374262, 2624099577502521545]),
-    ("cpu", M, 16533680723886250405,
-     [3319508214618362352, 2131418205219196081, 1490506654342658287, 2639542910447886526]),
-    ("cuda", A, 14660478606431258911,
-     [1984757153445888498, 1178681173285974006, 513223713106534960, 3770766702899660219]),
-    ("cuda", B7, 7695844872513631682,
-     [2642543058763123241, 2096580958913303794, 2370072151228103229, 299015530752833871]),
-    ("cuda", I, 4588543558511414631,
-     [1397890412235208909, 3675479225343482037, 3372739040846971164, 2669494158454809393]),
+    (
+        "cpu",
+        A,
+        6195373761911486496,
+        [1943739351697803261, 2218631454615547932, 2555005557022908026, 3367784818563980755],
+    ),
+    (
+        "cpu",
+        B7,
+        16244085110033407481,
+        [566527132381785179, 186557374693928239, 3877462897444374262, 2624099577502521545],
+    ),
+    (
+        "cpu",
+        M,
+        16533680723886250405,
+        [3319508214618362352, 2131418205219196081, 1490506654342658287, 2639542910447886526],
+    ),
+    (
+        "cuda",
+        A,
+        14660478606431258911,
+        [1984757153445888498, 1178681173285974006, 513223713106534960, 3770766702899660219],
+    ),
+    (
+        "cuda",
+        B7,
+        7695844872513631682,
+        [2642543058763123241, 2096580958913303794, 2370072151228103229, 299015530752833871],
+    ),
+    (
+        "cuda",
+        I,
+        4588543558511414631,
+        [1397890412235208909, 3675479225343482037, 3372739040846971164, 2669494158454809393],
+    ),
 ]
 
 
@@ -104,12 +144,20 @@ def test_wide4(device, make, h, pads):
 def test_wide4_identity_and_set_hash():
     ident = from_identity(hashlib.sha256(b"identity").digest(), sglang_version="0.5.23")
     assert ident.hash == 7538861272318920668
-    assert list(ident.pad_values) == [2346459779767466503, 607141024133249185,
-                                      2165520880982892944, 721568320551594429]
+    assert list(ident.pad_values) == [
+        2346459779767466503,
+        607141024133249185,
+        2165520880982892944,
+        721568320551594429,
+    ]
     assert from_hash(-1, sglang_version="0.5.23").hash == 18446744073709551615
     assert from_hash(-2, sglang_version="0.5.19").hash == 18446744073709551614
     assert list(from_hash(0, sglang_version="0.5.23").pad_values) == [
-        3397727234245131147, 2304395387532635524, 2205624834353178515, 3623825934275559232]
+        3397727234245131147,
+        2304395387532635524,
+        2205624834353178515,
+        3623825934275559232,
+    ]
 
 
 CPU_BOTH = [
@@ -128,14 +176,28 @@ def test_cpu_both_schemes(make, h, version):
     assert hash_feature(make(), sglang_version=version, device="cpu").hash == h
 
 
-@pytest.mark.parametrize("version,make,h", [
-    ("0.5.9", B8, 392323221453916089),
-    ("0.5.9", lambda: [torch.ones(2, dtype=torch.bfloat16), torch.ones(2)], 17778824384500168909),
-    ("0.5.9", lambda: [torch.ones(2, dtype=torch.float16), torch.ones(2, dtype=torch.bfloat16)],
-     17778824384500168909),
-    ("0.5.10", B8, 15551355311054656151),
-    ("0.5.10", lambda: [torch.ones(2, dtype=torch.bfloat16), torch.ones(2)], 15462451535851914382),
-])
+@pytest.mark.parametrize(
+    "version,make,h",
+    [
+        ("0.5.9", B8, 392323221453916089),
+        (
+            "0.5.9",
+            lambda: [torch.ones(2, dtype=torch.bfloat16), torch.ones(2)],
+            17778824384500168909,
+        ),
+        (
+            "0.5.9",
+            lambda: [torch.ones(2, dtype=torch.float16), torch.ones(2, dtype=torch.bfloat16)],
+            17778824384500168909,
+        ),
+        ("0.5.10", B8, 15551355311054656151),
+        (
+            "0.5.10",
+            lambda: [torch.ones(2, dtype=torch.bfloat16), torch.ones(2)],
+            15462451535851914382,
+        ),
+    ],
+)
 def test_cpu_scheme_specific(version, make, h):
     assert hash_feature(make(), sglang_version=version, device="cpu").hash == h
 
@@ -144,14 +206,20 @@ def test_gpu_extras():
     assert hash_feature(M(), sglang_version="0.5.5", device="cuda").hash == 17787887286460750404
     for v in ("0.4.6.post5", "0.4.10", "0.5.5"):
         assert hash_feature(torch.empty(0), sglang_version=v, device="cuda").pad_values == (0,)
-    assert hash_feature(torch.empty(0), sglang_version="0.5.9", device="cuda").pad_values == (1000000,)
+    assert hash_feature(torch.empty(0), sglang_version="0.5.9", device="cuda").pad_values == (
+        1000000,
+    )
     big = (torch.arange(2**23 + 5, dtype=torch.int64) * 2654435761 % 2**31).to(torch.int32)
     assert hash_feature(big, sglang_version="0.5.5", device="cuda").hash == 1897158659621512654
     neg = torch.full((3,), -1, dtype=torch.int32)
     assert hash_feature(neg, sglang_version="0.4.10", device="cuda").hash == -2350094495124307798
     assert hash_feature(neg, sglang_version="0.4.6.post5", device="cuda").hash == 3160725610
-    u8 = hash_feature(torch.tensor([1, 2, 3], dtype=torch.uint8), sglang_version="0.5.5", device="cuda")
-    u8_padded = hash_feature(torch.tensor([1, 2, 3, 0], dtype=torch.uint8), sglang_version="0.5.5", device="cuda")
+    u8 = hash_feature(
+        torch.tensor([1, 2, 3], dtype=torch.uint8), sglang_version="0.5.5", device="cuda"
+    )
+    u8_padded = hash_feature(
+        torch.tensor([1, 2, 3, 0], dtype=torch.uint8), sglang_version="0.5.5", device="cuda"
+    )
     assert u8.hash == u8_padded.hash == 8717714742718035935
 
 

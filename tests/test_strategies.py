@@ -166,7 +166,9 @@ def test_float8_promotion(other, version, device):
             hash_feature(feature, sglang_version=version, device=device)
 
 
-@pytest.mark.parametrize("version,device", [("0.5.9", "cpu"), ("0.5.23", "cuda"), ("0.5.23", "cpu")])
+@pytest.mark.parametrize(
+    "version,device", [("0.5.9", "cpu"), ("0.5.23", "cuda"), ("0.5.23", "cpu")]
+)
 def test_single_element_strided_view(version, device):
     """``arange(2.)[::2]`` (shape (1,), stride (2,)): paths that torch.cat hash it like ``tensor([0.])``;
     sha256-raw's ``.view(torch.uint8)`` raises on its stride (checked against real SGLang 0.5.23)."""
@@ -208,7 +210,9 @@ def _hash_or_error(feature, version: str, device: str):
     tiles=st.integers(1, 2),
     chunk=st.sampled_from([4, 12, 4096 + 4, 3 * S.TILE_BYTES]),
 )
-def test_emulation_is_independent_of_block_and_chunk_boundaries(feature, version, device, tiles, chunk):
+def test_emulation_is_independent_of_block_and_chunk_boundaries(
+    feature, version, device, tiles, chunk
+):
     """Reblocking: the value must not depend on how many words a backend block holds (a multiple of
     8192) nor on how the front end chunks the bytes it reads."""
     expected = _hash_or_error(feature, version, device)

@@ -135,7 +135,9 @@ SPEC_GPU = [
 
 @needs_triton
 @pytest.mark.parametrize("as_words", [False, True], ids=["bytes", "words"])
-@pytest.mark.parametrize("scheme,x,expected", SPEC_GPU, ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    "scheme,x,expected", SPEC_GPU, ids=lambda v: v if isinstance(v, str) else None
+)
 def test_spec_vectors(kernels, scheme, x, expected, as_words):
     assert kernels.hash(_bytes(x), scheme, as_words) == expected
 
@@ -203,9 +205,13 @@ def compiled_ttir() -> dict[str, str]:
     """The kernels' Triton IR as compiled for an sm_90 GPU (no GPU needed; skips if Triton cannot)."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
-    proc = subprocess.run([sys.executable, "-c", _COMPILE], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _COMPILE], capture_output=True, text=True, env=env, timeout=300
+    )
     if proc.returncode:
-        pytest.skip(f"triton cannot compile for sm_90 here: {proc.stderr.strip().splitlines()[-1:]}")
+        pytest.skip(
+            f"triton cannot compile for sm_90 here: {proc.stderr.strip().splitlines()[-1:]}"
+        )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -264,7 +270,9 @@ def test_kernels_module_imports_without_triton():
         """
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == cuda.gpu_tile_fmix32(ByteStream.of(_bytes(torch.arange(1000.0))))
 
@@ -275,7 +283,9 @@ def test_import_touches_neither_triton_nor_cuda():
         "pytest_mmhash.strategies; print('triton' in sys.modules, torch.cuda.is_initialized())"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.stdout.split() == ["False", "False"], out.stderr
 
 

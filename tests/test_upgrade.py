@@ -32,7 +32,9 @@ def golden_dir(tmp_path: Path) -> Path:
         torch.save(x, tmp_path / f"features/{name}.pt")
     np.save(tmp_path / "features/np.npy", np.arange(12, dtype=np.uint8))
     files = {n: f"features/{n}.pt" for n in feats} | {"np": "features/np.npy"}
-    G.write_manifest(G.new_manifest(tmp_path, "0.5.23", [G.make_entry(tmp_path, i, f) for i, f in files.items()]))
+    G.write_manifest(
+        G.new_manifest(tmp_path, "0.5.23", [G.make_entry(tmp_path, i, f) for i, f in files.items()])
+    )
     return tmp_path
 
 
@@ -47,7 +49,9 @@ def _kinds(c: U.Change) -> set[str]:
 def test_pad_scheme_only(golden_dir: Path):
     changes = U.upgrade_report(str(golden_dir), "0.5.22")
     assert len(changes) == 12  # 7 entries x 2 paths, minus the empty list that raises on both
-    assert all(_kinds(c) == {"pad-scheme"} and not c.hash_changed and c.pads_changed for c in changes)
+    assert all(
+        _kinds(c) == {"pad-scheme"} and not c.hash_changed and c.pads_changed for c in changes
+    )
     assert changes[0].causes[0].detail == "pad-wide4 -> pad-shift-1e6"
     assert {c.from_version for c in changes} == {"0.5.23"}
 
@@ -58,14 +62,21 @@ def test_sha256_raw_to_f32_is_feature_dependent(golden_dir: Path):
     assert _kinds(ch["bf16", "cpu"]) == {"feature-dependent"}
     assert "sha256-raw -> sha256-f32: bf16 is upcast to fp32" in ch["bf16", "cpu"].causes[0].detail
     assert "a list mixing dtypes (float32, int64)" in ch["mixed", "cpu"].causes[0].detail
-    assert _kinds(ch["f8", "cpu"]) == {"error"} and "sglang 0.5.10 hashes, sglang 0.5.9 raises" in ch["f8", "cpu"].causes[0].detail
+    assert (
+        _kinds(ch["f8", "cpu"]) == {"error"}
+        and "sglang 0.5.10 hashes, sglang 0.5.9 raises" in ch["f8", "cpu"].causes[0].detail
+    )
 
 
 def test_gpu_content_scheme_change(golden_dir: Path):
     ch = _by_key(U.upgrade_report(str(golden_dir), "0.5.1", from_version="0.4.10"))
     assert all(d == "cuda" for _, d in ch)  # the CPU path keeps sha256-f32 and pad-mod30
-    assert ch["fp32", "cuda"].causes == (U.Cause("content-scheme", "gpu-xor-int64 -> gpu-tile-fmix32"),)
-    assert _kinds(ch["bf16-odd", "cuda"]) == {"error"}  # 14 bytes: the int64 kernel raises, the tile kernel hashes
+    assert ch["fp32", "cuda"].causes == (
+        U.Cause("content-scheme", "gpu-xor-int64 -> gpu-tile-fmix32"),
+    )
+    assert _kinds(ch["bf16-odd", "cuda"]) == {
+        "error"
+    }  # 14 bytes: the int64 kernel raises, the tile kernel hashes
     assert ch["fp32", "cuda"].schemes_before["hash"] == "gpu-xor-int64"
 
 
@@ -73,7 +84,12 @@ def test_mask64_cause():
     scheme = {"hash": "gpu-xor-int64", "pad": "pad-mod30", "modifiers": []}
     b = Observed({"hash": -5, "hex": "fffffffffffffffb", "pad_values": [1]}, scheme)
     a = Observed({"hash": 2**64 - 5, "hex": "fffffffffffffffb", "pad_values": [1]}, scheme)
-    assert U._causes(None, b, a, "x", "y") == (U.Cause("mask64", "mask64 stores h & (2^64-1): the signed hash -5 is stored as 18446744073709551611"),)
+    assert U._causes(None, b, a, "x", "y") == (
+        U.Cause(
+            "mask64",
+            "mask64 stores h & (2^64-1): the signed hash -5 is stored as 18446744073709551611",
+        ),
+    )
 
 
 def test_cli_text_and_json(golden_dir: Path, capsys):
@@ -83,7 +99,12 @@ def test_cli_text_and_json(golden_dir: Path, capsys):
     assert "  pad-scheme: 12" in out and "    cause:  pad-scheme: pad-wide4 -> pad-shift-1e6" in out
     assert U.main([str(golden_dir), "--from", "v0.5.10", "--to", "0.5.9", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert (data["from"], data["to"], data["values"], len(data["changes"])) == ("0.5.10", "0.5.9", 14, 4)
+    assert (data["from"], data["to"], data["values"], len(data["changes"])) == (
+        "0.5.10",
+        "0.5.9",
+        14,
+        4,
+    )
     assert data["changes"][0]["hash_changed"] is True
 
 

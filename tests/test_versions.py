@@ -10,27 +10,30 @@ from pytest_mmhash import versions as V
 
 def test_release_list_matches_spec_counts():
     assert len(V.RELEASES) == 92  # 0.4.0 .. 0.5.23 with post releases; PyPI has no 0.5.0
-    assert len(V.RELEASES[V.RELEASES.index("0.4.4.post4"):]) == 67
+    assert len(V.RELEASES[V.RELEASES.index("0.4.4.post4") :]) == 67
     assert "0.5.0" not in V.RELEASES
 
 
-@pytest.mark.parametrize("version,cpu,cuda,pad,mask", [
-    ("0.4.4.post4", "py-hash-v0", "py-hash-v0", "pad-mod30", False),
-    ("0.4.5", "py-hash-v0", "py-hash-v0", "pad-mod30", False),
-    ("0.4.5.post1", "sha256-f32", "sha256-f32", "pad-mod30", False),
-    ("0.4.6.post4", "sha256-f32", "sha256-f32", "pad-mod30", False),
-    ("0.4.6.post5", "sha256-f32", "gpu-xor-int32", "pad-mod30", False),
-    ("0.4.7", "sha256-f32", "gpu-xor-int64", "pad-mod30", False),
-    ("0.4.10.post2", "sha256-f32", "gpu-xor-int64", "pad-mod30", False),
-    ("0.5.1", "sha256-f32", "gpu-tile-fmix32", "pad-mod30", False),
-    ("0.5.8.post1", "sha256-f32", "gpu-tile-fmix32", "pad-mod30", False),
-    ("0.5.9", "sha256-f32", "gpu-tile-fmix32", "pad-shift-1e6", False),
-    ("0.5.10", "sha256-raw", "gpu-tile-fmix32", "pad-shift-1e6", False),
-    ("0.5.18", "sha256-raw", "gpu-tile-fmix32", "pad-shift-1e6", False),
-    ("0.5.19", "sha256-raw", "gpu-tile-fmix32", "pad-shift-1e6", True),
-    ("0.5.22", "sha256-raw", "gpu-tile-fmix32", "pad-shift-1e6", True),
-    ("0.5.23", "sha256-raw", "gpu-tile-fmix32", "pad-wide4", True),
-])
+@pytest.mark.parametrize(
+    "version,cpu,cuda,pad,mask",
+    [
+        ("0.4.4.post4", "py-hash-v0", "py-hash-v0", "pad-mod30", False),
+        ("0.4.5", "py-hash-v0", "py-hash-v0", "pad-mod30", False),
+        ("0.4.5.post1", "sha256-f32", "sha256-f32", "pad-mod30", False),
+        ("0.4.6.post4", "sha256-f32", "sha256-f32", "pad-mod30", False),
+        ("0.4.6.post5", "sha256-f32", "gpu-xor-int32", "pad-mod30", False),
+        ("0.4.7", "sha256-f32", "gpu-xor-int64", "pad-mod30", False),
+        ("0.4.10.post2", "sha256-f32", "gpu-xor-int64", "pad-mod30", False),
+        ("0.5.1", "sha256-f32", "gpu-tile-fmix32", "pad-mod30", False),
+        ("0.5.8.post1", "sha256-f32", "gpu-tile-fmix32", "pad-mod30", False),
+        ("0.5.9", "sha256-f32", "gpu-tile-fmix32", "pad-shift-1e6", False),
+        ("0.5.10", "sha256-raw", "gpu-tile-fmix32", "pad-shift-1e6", False),
+        ("0.5.18", "sha256-raw", "gpu-tile-fmix32", "pad-shift-1e6", False),
+        ("0.5.19", "sha256-raw", "gpu-tile-fmix32", "pad-shift-1e6", True),
+        ("0.5.22", "sha256-raw", "gpu-tile-fmix32", "pad-shift-1e6", True),
+        ("0.5.23", "sha256-raw", "gpu-tile-fmix32", "pad-wide4", True),
+    ],
+)
 def test_range_table(version, cpu, cuda, pad, mask):
     era = V.resolve(version).era
     assert (era.cpu, era.cuda, era.pad, era.mask64) == (cpu, cuda, pad, mask)
@@ -41,19 +44,29 @@ def test_every_release_resolves_to_itself():
         assert V.resolve(r).version == r
 
 
-@pytest.mark.parametrize("text,expected", [("v0.5.9", "0.5.9"), ("0.5.9+cu128", "0.5.9"),
-                                           (" 0.4.10.post2 ", "0.4.10.post2"), ("0.5.10.0", "0.5.10")])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("v0.5.9", "0.5.9"),
+        ("0.5.9+cu128", "0.5.9"),
+        (" 0.4.10.post2 ", "0.4.10.post2"),
+        ("0.5.10.0", "0.5.10"),
+    ],
+)
 def test_version_spellings(text, expected):
     assert V.resolve(text).version == expected
 
 
-@pytest.mark.parametrize("text,match", [
-    ("banana", "not a version number"),
-    ("0.5.0", "not a released version.*0.4.10.post2, 0.5.1"),
-    ("0.5.10.post2", "not a released version"),
-    ("0.3.6", "predates 0.4.0"),
-    ("0.5.24", "newer than the newest release"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("banana", "not a version number"),
+        ("0.5.0", "not a released version.*0.4.10.post2, 0.5.1"),
+        ("0.5.10.post2", "not a released version"),
+        ("0.3.6", "predates 0.4.0"),
+        ("0.5.24", "newer than the newest release"),
+    ],
+)
 def test_bad_versions(text, match):
     with pytest.raises(UnknownVersionError, match=match):
         V.resolve(text)
@@ -63,7 +76,10 @@ def test_allow_newer_uses_newest_and_warns():
     with pytest.warns(UserWarning, match="assuming 0.5.23"):
         assert V.resolve("0.6.0", allow_newer=True).version == V.NEWEST
     with pytest.warns(UserWarning):
-        assert hash_feature(b"hello", sglang_version="0.6.0", allow_newer=True).sglang_version == "0.5.23"
+        assert (
+            hash_feature(b"hello", sglang_version="0.6.0", allow_newer=True).sglang_version
+            == "0.5.23"
+        )
 
 
 def test_default_version_is_installed_or_newest(monkeypatch):

@@ -42,7 +42,11 @@ class Mutation:
     what: str
 
 
-C, P, D = "pytest_mmhash/schemes/cuda.py", "pytest_mmhash/schemes/cpu.py", "pytest_mmhash/schemes/pad.py"
+C, P, D = (
+    "pytest_mmhash/schemes/cuda.py",
+    "pytest_mmhash/schemes/cpu.py",
+    "pytest_mmhash/schemes/pad.py",
+)
 MUTATIONS = (
     Mutation(C, "TILE_WORDS = 8192", "TILE_WORDS = 4096", "tile size 8192 -> 4096 words"),
     Mutation(C, "TILE_S1 = 0x243F6A88", "TILE_S1 = 0x243F6A89", "TILE_S1 +1"),
@@ -52,11 +56,24 @@ MUTATIONS = (
     Mutation(C, "x *= np.uint32(0x85EBCA6B)", "x *= np.uint32(0x85EBCA6D)", "fmix32 multiplier 1"),
     Mutation(C, "x ^= x >> np.uint32(13)", "x ^= x >> np.uint32(12)", "fmix32 shift 13 -> 12"),
     Mutation(C, "_rotl32(i, 15)", "_rotl32(i, 14)", "lane-1 rotation 15 -> 14"),
-    Mutation(C, "nb = np.uint32(nbytes_padded & M32)", "nb = np.uint32((nbytes_padded - 1) & M32)",
-             "tile NB: padded byte count - 1"),
-    Mutation(C, "padded = stream.nbytes + (-stream.nbytes % 4)", "padded = stream.nbytes",
-             "tile NB: unpadded byte count"),
-    Mutation(C, 'carry += b"\\0" * (-len(carry) % 4)', 'carry += b"\\1" * (-len(carry) % 4)', "padding byte 0 -> 1"),
+    Mutation(
+        C,
+        "nb = np.uint32(nbytes_padded & M32)",
+        "nb = np.uint32((nbytes_padded - 1) & M32)",
+        "tile NB: padded byte count - 1",
+    ),
+    Mutation(
+        C,
+        "padded = stream.nbytes + (-stream.nbytes % 4)",
+        "padded = stream.nbytes",
+        "tile NB: unpadded byte count",
+    ),
+    Mutation(
+        C,
+        'carry += b"\\0" * (-len(carry) % 4)',
+        'carry += b"\\1" * (-len(carry) % 4)',
+        "padding byte 0 -> 1",
+    ),
     Mutation(C, "x ^= x >> 30", "x ^= x >> 31", "splitmix64 shift 30 -> 31"),
     Mutation(C, "0xBF58476D1CE4E5B9", "0xBF58476D1CE4E5B7", "splitmix64 multiplier 1"),
     Mutation(C, "0x94D049BB133111EB", "0x94D049BB133111E9", "splitmix64 multiplier 2"),
@@ -64,25 +81,52 @@ MUTATIONS = (
     Mutation(C, "XOR_P2 = 0xC2B2AE3D27D4EB4F", "XOR_P2 = 0xC2B2AE3D27D4EB51", "xxHash PRIME64_2"),
     Mutation(C, "x ^= x >> np.int64(16)", "x ^= x >> np.int64(15)", "xor-int64 shift 16 -> 15"),
     Mutation(C, "x ^= x >> np.int32(13)", "x ^= x >> np.int32(12)", "xor-int32 shift 13 -> 12"),
-    Mutation(C, "word_blocks(stream)), 64)\n\n\ndef gpu_xor_int32",
-             "word_blocks(stream)), 65)\n\n\ndef gpu_xor_int32", "xor-int64 result not wrapped to signed 64"),
-    Mutation(P, 'return int.from_bytes(h.digest()[:8], "big")', 'return int.from_bytes(h.digest()[:8], "little")',
-             "digest8 byte order big -> little"),
-    Mutation(P, 'return int.from_bytes(h.digest()[:8], "big")', 'return int.from_bytes(h.digest()[1:9], "big")',
-             "digest8 bytes [0:8] -> [1:9]"),
-    Mutation(D, "return (h % (1 << 30),)", "return (h % (1 << 31),)", "pad-mod30 modulus 2^30 -> 2^31"),
-    Mutation(D, "return (PAD_SHIFT + h % (1 << 30),)", "return (PAD_SHIFT + h % (1 << 29),)",
-             "pad-shift-1e6 modulus 2^30 -> 2^29"),
+    Mutation(
+        C,
+        "word_blocks(stream)), 64)\n\n\ndef gpu_xor_int32",
+        "word_blocks(stream)), 65)\n\n\ndef gpu_xor_int32",
+        "xor-int64 result not wrapped to signed 64",
+    ),
+    Mutation(
+        P,
+        'return int.from_bytes(h.digest()[:8], "big")',
+        'return int.from_bytes(h.digest()[:8], "little")',
+        "digest8 byte order big -> little",
+    ),
+    Mutation(
+        P,
+        'return int.from_bytes(h.digest()[:8], "big")',
+        'return int.from_bytes(h.digest()[1:9], "big")',
+        "digest8 bytes [0:8] -> [1:9]",
+    ),
+    Mutation(
+        D, "return (h % (1 << 30),)", "return (h % (1 << 31),)", "pad-mod30 modulus 2^30 -> 2^31"
+    ),
+    Mutation(
+        D,
+        "return (PAD_SHIFT + h % (1 << 30),)",
+        "return (PAD_SHIFT + h % (1 << 29),)",
+        "pad-shift-1e6 modulus 2^30 -> 2^29",
+    ),
     Mutation(D, "PAD_SHIFT = 1_000_000", "PAD_SHIFT = 1_000_001", "pad shift 1e6 -> 1e6+1"),
-    Mutation(D, 'WIDE_PAD_TAG = b"sglang-mm-wide-pad-v1"', 'WIDE_PAD_TAG = b"sglang-mm-wide-pad-v2"', "wide4 tag"),
+    Mutation(
+        D,
+        'WIDE_PAD_TAG = b"sglang-mm-wide-pad-v1"',
+        'WIDE_PAD_TAG = b"sglang-mm-wide-pad-v2"',
+        "wide4 tag",
+    ),
     Mutation(D, "& ((1 << 62) - 1)", "& ((1 << 63) - 1)", "wide4 62-bit slices -> 63-bit"),
     Mutation(D, "return h & M64", "return h & (M64 >> 1)", "mask64 -> 63 bits"),
-    Mutation(D, 'NS_TAG = b"multimodal-feature-v1"', 'NS_TAG = b"multimodal-feature-v2"', "ns-mix-v1 tag"),
+    Mutation(
+        D, 'NS_TAG = b"multimodal-feature-v1"', 'NS_TAG = b"multimodal-feature-v2"', "ns-mix-v1 tag"
+    ),
 )
 
 
 def _copy_repo(dest: Path) -> None:
-    ignore = shutil.ignore_patterns(".git", ".tox", ".hypothesis", "__pycache__", "*.egg-info", ".pytest_cache")
+    ignore = shutil.ignore_patterns(
+        ".git", ".tox", ".hypothesis", "__pycache__", "*.egg-info", ".pytest_cache"
+    )
     for name in ("pytest_mmhash", "tests", "golden"):
         shutil.copytree(REPO / name, dest / name, ignore=ignore)
     shutil.copy(REPO / "pyproject.toml", dest / "pyproject.toml")
@@ -92,7 +136,9 @@ def _apply(root: Path, m: Mutation) -> None:
     path = root / m.path
     text = path.read_text()
     if text.count(m.old) != 1:
-        raise SystemExit(f"mutation {m.what!r}: {m.old!r} occurs {text.count(m.old)} times in {m.path}, not once")
+        raise SystemExit(
+            f"mutation {m.what!r}: {m.old!r} occurs {text.count(m.old)} times in {m.path}, not once"
+        )
     path.write_text(text.replace(m.old, m.new))
 
 
@@ -110,17 +156,26 @@ def _pytest(python: str, root: Path, tests: list[str], env_file: str | None) -> 
 
 
 def _check_copy_is_used(python: str, root: Path) -> None:
-    out = subprocess.run([python, "-c", "import pytest_mmhash; print(pytest_mmhash.__file__)"], cwd=root,
-                         env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [python, "-c", "import pytest_mmhash; print(pytest_mmhash.__file__)"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+    ).stdout
     if not out.startswith(str(root)):
-        raise SystemExit(f"the test runs would import pytest_mmhash from {out.strip()}, not the mutated copy")
+        raise SystemExit(
+            f"the test runs would import pytest_mmhash from {out.strip()}, not the mutated copy"
+        )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--python", default=sys.executable, help="interpreter for the CPU tests")
     ap.add_argument("--tests", nargs="*", default=list(DEFAULT_TESTS))
-    ap.add_argument("--oracle", help="interpreter of a real-SGLang venv: run tests/test_oracle.py on survivors")
+    ap.add_argument(
+        "--oracle", help="interpreter of a real-SGLang venv: run tests/test_oracle.py on survivors"
+    )
     ap.add_argument("--oracle-env", help="a sglang-env.sh to source before the oracle run")
     ap.add_argument("-k", dest="only", help="run only mutations whose description contains this")
     args = ap.parse_args()
@@ -136,11 +191,18 @@ def main() -> int:
             cpu_ok = _pytest(args.python, root, args.tests, None)
             oracle = "-"
             if cpu_ok and args.oracle:
-                oracle = "passed" if _pytest(args.oracle, root, ["tests/test_oracle.py"], args.oracle_env) else "FAILED"
+                oracle = (
+                    "passed"
+                    if _pytest(args.oracle, root, ["tests/test_oracle.py"], args.oracle_env)
+                    else "FAILED"
+                )
             killed = not cpu_ok or oracle == "FAILED"
             survivors += not killed
-            print(f"| {Path(m.path).name} | {m.what} | {'passed' if cpu_ok else 'FAILED'} | {oracle} | "
-                  f"{'killed' if killed else 'SURVIVED'} | {time.time() - t0:.0f} |", flush=True)
+            print(
+                f"| {Path(m.path).name} | {m.what} | {'passed' if cpu_ok else 'FAILED'} | {oracle} | "
+                f"{'killed' if killed else 'SURVIVED'} | {time.time() - t0:.0f} |",
+                flush=True,
+            )
             shutil.rmtree(root)
     return 1 if survivors else 0
 

@@ -32,8 +32,11 @@ import torch
 _REAL_CUDA = torch.cuda.is_available()
 if not _REAL_CUDA and "TRITON_INTERPRET" not in os.environ:
     if "triton" in sys.modules:
-        print("pytest_mmhash.oracle.driver: triton was imported before TRITON_INTERPRET=1 could be set;"
-              " the CUDA path may fail. Export TRITON_INTERPRET=1 before starting python.", file=sys.stderr)
+        print(
+            "pytest_mmhash.oracle.driver: triton was imported before TRITON_INTERPRET=1 could be set;"
+            " the CUDA path may fail. Export TRITON_INTERPRET=1 before starting python.",
+            file=sys.stderr,
+        )
     os.environ["TRITON_INTERPRET"] = "1"
 
 
@@ -45,7 +48,7 @@ class FakeCuda(torch.Tensor):
         """Always claim CUDA."""
         return True
 
-    def cuda(self, *a: Any, **k: Any) -> "FakeCuda":  # type: ignore[override]
+    def cuda(self, *a: Any, **k: Any) -> FakeCuda:  # type: ignore[override]
         """Stay on CPU."""
         return self
 
@@ -60,7 +63,9 @@ def _sglang() -> dict[str, Any]:
     from pytest_mmhash.oracle.shims import apply_shims
 
     if os.environ.get("SGLANG_MM_SKIP_COMPUTE_HASH", "").lower() in ("1", "true", "yes"):
-        raise RuntimeError("SGLANG_MM_SKIP_COMPUTE_HASH is set: SGLang would return random uuid4 hashes")
+        raise RuntimeError(
+            "SGLANG_MM_SKIP_COMPUTE_HASH is set: SGLang would return random uuid4 hashes"
+        )
 
     apply_shims()
     if not _REAL_CUDA:  # 0.4.9.post5-0.4.10.post2 launch the kernel inside torch.cuda.device(...)
@@ -108,7 +113,11 @@ def _make_item(feature: Any, preset_hash: int | None = None) -> Any:
     """Build SGLang's own ``MultimodalDataItem(modality=IMAGE, feature=feature[, hash=preset_hash])``."""
     sb = _sglang()["schedule_batch"]
     kw: dict[str, Any] = {} if preset_hash is None else {"hash": preset_hash}
-    field = "feature" if "feature" in inspect.signature(sb.MultimodalDataItem).parameters else "pixel_values"
+    field = (
+        "feature"
+        if "feature" in inspect.signature(sb.MultimodalDataItem).parameters
+        else "pixel_values"
+    )
     kw[field] = feature  # releases before 0.4.9.post3 hash pixel_values for images
     return sb.MultimodalDataItem(modality=sb.Modality.IMAGE, **kw)
 
@@ -116,7 +125,10 @@ def _make_item(feature: Any, preset_hash: int | None = None) -> Any:
 def _item_result(item: Any) -> dict[str, Any]:
     """Hash and pad values of an item after ``set_pad_value`` (pad-wide4 has ``pad_values``)."""
     pads = getattr(item, "pad_values", None)
-    return {"hash": int(item.hash), "pad_values": [int(p) for p in pads] if pads else [int(item.pad_value)]}
+    return {
+        "hash": int(item.hash),
+        "pad_values": [int(p) for p in pads] if pads else [int(item.pad_value)],
+    }
 
 
 def real_item(feature: Any, device: str, preset_hash: int | None = None) -> dict[str, Any]:
@@ -151,6 +163,7 @@ def real_hash(feature: Any, device: str) -> int:
 
 # ---------------------------------------------------------------- selftest (spec §5)
 
+
 def _vkey(v: str) -> tuple[int, ...]:
     """Sortable key for a release string like 0.4.10.post2."""
     head, _, post = v.partition(".post")
@@ -169,25 +182,73 @@ def _inputs() -> dict[str, Any]:
 
 
 _CPU = {
-    "sha256-f32": {"A": 6195373761911486496, "B7": 12325294725044462236, "B8": 392323221453916089,
-                   "M": 12329395046253440683, "I": 13589998309442005720},
-    "sha256-raw": {"A": 6195373761911486496, "B7": 16244085110033407481, "B8": 15551355311054656151,
-                   "M": 16533680723886250405, "I": 13589998309442005720},
+    "sha256-f32": {
+        "A": 6195373761911486496,
+        "B7": 12325294725044462236,
+        "B8": 392323221453916089,
+        "M": 12329395046253440683,
+        "I": 13589998309442005720,
+    },
+    "sha256-raw": {
+        "A": 6195373761911486496,
+        "B7": 16244085110033407481,
+        "B8": 15551355311054656151,
+        "M": 16533680723886250405,
+        "I": 13589998309442005720,
+    },
 }
 _GPU = {
     "gpu-xor-int32": {"A": 1059033198886, "B8": 3060212859, "M": 5395639539, "B7": "RuntimeError"},
-    "gpu-xor-int64": {"A": -1899298369056619034, "B8": 24157705902139387, "M": -8123164300371323469,
-                      "B7": "RuntimeError"},
-    "gpu-tile-fmix32": {"A": 14660478606431258911, "B7": 7695844872513631682, "I": 4588543558511414631,
-                        "M": 17787887286460750404},
+    "gpu-xor-int64": {
+        "A": -1899298369056619034,
+        "B8": 24157705902139387,
+        "M": -8123164300371323469,
+        "B7": "RuntimeError",
+    },
+    "gpu-tile-fmix32": {
+        "A": 14660478606431258911,
+        "B7": 7695844872513631682,
+        "I": 4588543558511414631,
+        "M": 17787887286460750404,
+    },
 }
 _WIDE4 = {
-    ("cpu", "A"): [1943739351697803261, 2218631454615547932, 2555005557022908026, 3367784818563980755],
-    ("cpu", "B7"): [566527132381785179, 186557374693928239, 3877462897444374262, 2624099577502521545],
-    ("cpu", "M"): [3319508214618362352, 2131418205219196081, 1490506654342658287, 2639542910447886526],
-    ("cuda", "A"): [1984757153445888498, 1178681173285974006, 513223713106534960, 3770766702899660219],
-    ("cuda", "B7"): [2642543058763123241, 2096580958913303794, 2370072151228103229, 299015530752833871],
-    ("cuda", "I"): [1397890412235208909, 3675479225343482037, 3372739040846971164, 2669494158454809393],
+    ("cpu", "A"): [
+        1943739351697803261,
+        2218631454615547932,
+        2555005557022908026,
+        3367784818563980755,
+    ],
+    ("cpu", "B7"): [
+        566527132381785179,
+        186557374693928239,
+        3877462897444374262,
+        2624099577502521545,
+    ],
+    ("cpu", "M"): [
+        3319508214618362352,
+        2131418205219196081,
+        1490506654342658287,
+        2639542910447886526,
+    ],
+    ("cuda", "A"): [
+        1984757153445888498,
+        1178681173285974006,
+        513223713106534960,
+        3770766702899660219,
+    ],
+    ("cuda", "B7"): [
+        2642543058763123241,
+        2096580958913303794,
+        2370072151228103229,
+        299015530752833871,
+    ],
+    ("cuda", "I"): [
+        1397890412235208909,
+        3675479225343482037,
+        3372739040846971164,
+        2669494158454809393,
+    ],
 }
 
 
@@ -214,8 +275,10 @@ def _expected(version: str, device: str, name: str) -> tuple[Any, Any]:
 def _selftest() -> int:
     """Print spec §5 vectors from the installed sglang and compare them with the spec table."""
     v = sglang_version()
-    print(f"sglang {v} from {os.path.dirname(_sglang()['sglang'].__file__)}; torch {torch.__version__};"
-          f" TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')}; real cuda={_REAL_CUDA}")
+    print(
+        f"sglang {v} from {os.path.dirname(_sglang()['sglang'].__file__)}; torch {torch.__version__};"
+        f" TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')}; real cuda={_REAL_CUDA}"
+    )
     bad = 0
     for device in ("cpu", "cuda"):
         for name, x in _inputs().items():
@@ -228,10 +291,18 @@ def _selftest() -> int:
             if exp_h is None:
                 verdict = "(not in spec table)"
             elif isinstance(exp_h, str):
-                ok = isinstance(h, str) and h.startswith(exp_h) and item.get("error", "").startswith(exp_h)
+                ok = (
+                    isinstance(h, str)
+                    and h.startswith(exp_h)
+                    and item.get("error", "").startswith(exp_h)
+                )
                 verdict = "OK" if ok else f"MISMATCH expected {exp_h}"
             else:
-                ok = h == exp_h and item.get("hash") == exp_h and (exp_p is None or item.get("pad_values") == exp_p)
+                ok = (
+                    h == exp_h
+                    and item.get("hash") == exp_h
+                    and (exp_p is None or item.get("pad_values") == exp_p)
+                )
                 verdict = "OK" if ok else f"MISMATCH expected hash {exp_h} pads {exp_p}"
             bad += verdict.startswith("MISMATCH")
             print(f"{device:4} {name:3} hash_feature={h}  item={item}  {verdict}")
@@ -240,11 +311,33 @@ def _selftest() -> int:
         import hashlib
 
         checks = [
-            ("set_identity(sha256(b'identity'))", lambda it: it.set_identity(hashlib.sha256(b"identity").digest()),
-             (7538861272318920668, [2346459779767466503, 607141024133249185, 2165520880982892944, 721568320551594429])),
+            (
+                "set_identity(sha256(b'identity'))",
+                lambda it: it.set_identity(hashlib.sha256(b"identity").digest()),
+                (
+                    7538861272318920668,
+                    [
+                        2346459779767466503,
+                        607141024133249185,
+                        2165520880982892944,
+                        721568320551594429,
+                    ],
+                ),
+            ),
             ("set_hash(-1)", lambda it: it.set_hash(-1), (18446744073709551615, None)),
-            ("set_hash(0)", lambda it: it.set_hash(0),
-             (0, [3397727234245131147, 2304395387532635524, 2205624834353178515, 3623825934275559232])),
+            (
+                "set_hash(0)",
+                lambda it: it.set_hash(0),
+                (
+                    0,
+                    [
+                        3397727234245131147,
+                        2304395387532635524,
+                        2205624834353178515,
+                        3623825934275559232,
+                    ],
+                ),
+            ),
         ]
         for label, fn, (eh, ep) in checks:
             it = _make_item(None)

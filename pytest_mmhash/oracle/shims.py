@@ -32,7 +32,9 @@ class _Stub(types.ModuleType):
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Serves ``sgl_kernel*`` as stubs, except ``sgl_kernel.scalar_type`` (sglang has a fallback)."""
 
-    def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, name: str, path: Any, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
         """Claim ``sgl_kernel`` and its submodules."""
         if name.split(".")[0] == "sgl_kernel" and name != "sgl_kernel.scalar_type":
             return importlib.machinery.ModuleSpec(name, self, is_package=True)
@@ -94,7 +96,9 @@ class _AnyFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     roots = ("vllm", "decord")
 
-    def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, name: str, path: Any, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
         """Claim the stubbed roots and their submodules."""
         if name.split(".")[0] in self.roots:
             return importlib.machinery.ModuleSpec(name, self, is_package=True)

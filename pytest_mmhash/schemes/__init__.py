@@ -7,8 +7,8 @@ nothing about tensors, files or versions.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class ByteStream:
     pieces: Callable[[], Iterator[memoryview]]
 
     @classmethod
-    def of(cls, data: bytes | bytearray | memoryview) -> "ByteStream":
+    def of(cls, data: bytes | bytearray | memoryview) -> ByteStream:
         """A stream over one in-memory buffer (not copied)."""
         view = memoryview(data).cast("B")
         return cls(view.nbytes, lambda: iter((view,)))

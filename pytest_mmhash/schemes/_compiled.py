@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import os
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
-from typing import Iterator
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from .cuda import M32
 #: loading the kernels from its disk cache takes ~0.2 s, what the numpy backend (0.7-1 GB/s) needs
 #: for ~150-250 MB (benchmarks/README.md, "first call" table).
 MIN_BYTES = 128 << 20
-
 
 
 def _threads() -> int:
@@ -52,7 +51,11 @@ class NumbaBackend:
 
     def tile_sum(self, words: np.ndarray, start: int, nbytes_padded: int) -> int:
         """Sum mod 2^64 of the tile values of ``words`` (``start % 8192 == 0``)."""
-        return int(self._k.tile_sum(_readonly(words), np.uint32(start & M32), np.uint32(nbytes_padded & M32)))
+        return int(
+            self._k.tile_sum(
+                _readonly(words), np.uint32(start & M32), np.uint32(nbytes_padded & M32)
+            )
+        )
 
     def xor64_sum(self, words: np.ndarray, start: int) -> int:
         """Sum mod 2^64 (as signed int64) of the gpu-xor-int64 per-word values."""

@@ -12,7 +12,7 @@ Shifts are logical on unsigned values and arithmetic on signed ones, as in the n
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numba
 import numpy as np

@@ -8,7 +8,8 @@ below, or a compiled one (:mod:`pytest_mmhash.schemes._compiled`) when available
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 
@@ -81,7 +82,9 @@ class NumpyBackend:
         nb = np.uint32(nbytes_padded & M32)
         s1 = (np.add.reduceat(k1, bounds, dtype=np.uint64) & np.uint64(M32)).astype(np.uint32)
         s2 = (np.add.reduceat(k2, bounds, dtype=np.uint64) & np.uint64(M32)).astype(np.uint32)
-        t = (_fmix32(s1 ^ nb).astype(np.uint64) << np.uint64(32)) | _fmix32(s2 ^ nb).astype(np.uint64)
+        t = (_fmix32(s1 ^ nb).astype(np.uint64) << np.uint64(32)) | _fmix32(s2 ^ nb).astype(
+            np.uint64
+        )
         return int(t.sum(dtype=np.uint64))
 
     def xor64_sum(self, words: np.ndarray, start: int) -> int:
@@ -116,7 +119,9 @@ def _backend(nbytes: int) -> Backend:
     return _compiled.backend(nbytes) or NumpyBackend()
 
 
-def word_blocks(stream: ByteStream, block_words: int = BLOCK_WORDS) -> Iterator[tuple[int, np.ndarray]]:
+def word_blocks(
+    stream: ByteStream, block_words: int = BLOCK_WORDS
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start_word, uint32 words)`` covering the stream, zero-padded to whole words.
 
     Every block but the last holds exactly ``block_words`` words; aligned pieces are viewed in

@@ -33,7 +33,8 @@ def wide4_from_identity(identity: bytes) -> tuple[int, int, int, int]:
     """``pad-wide4``: four pads from 62-bit slices of ``SHA256(tag || identity)``."""
     d = hashlib.sha256(WIDE_PAD_TAG + identity).digest()
     return tuple(  # type: ignore[return-value]
-        PAD_SHIFT + (int.from_bytes(d[8 * k : 8 * k + 8], "big") & ((1 << 62) - 1)) for k in range(4)
+        PAD_SHIFT + (int.from_bytes(d[8 * k : 8 * k + 8], "big") & ((1 << 62) - 1))
+        for k in range(4)
     )
 
 
