@@ -9,7 +9,7 @@ values: those are recorded later, from real pinned SGLang, into each entry's
 
 Run it from the dedicated venv (see golden/README.md):
 
-    /work/venvs/features/bin/python golden/make_features.py
+    "$FEATURES_VENV/bin/python" golden/make_features.py
 
 Properties:
 

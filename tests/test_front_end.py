@@ -1,4 +1,4 @@
-"""SGLang's hash_feature dispatch (spec 2.0): what hashes, on which path, and what raises."""
+"""SGLang's hash_feature dispatch (docs/spec.md §3): what hashes, on which path, and what raises."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def test_requires_grad_and_hex():
 
 @pytest.mark.parametrize("version", ["0.4.10", "0.5.9", "0.5.10", "0.5.23"])
 def test_numpy_layouts_measured_with_real_sglang(version):
-    # Values from real sglang hash_feature (requirements/README.md, oracle harness): a big-endian
+    # Values from real sglang hash_feature (docs/spec.md §7.6, oracle harness): a big-endian
     # array hashes its stored bytes (np.ascontiguousarray keeps the byte order), Fortran == C.
     assert h(np.arange(6, dtype=">f4"), version, "cpu") == 18127573984665611405
     fortran = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))

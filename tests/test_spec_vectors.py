@@ -1,4 +1,4 @@
-"""Every test vector of ../shared/sglang-hash-schemes.md section 5 (computed by real SGLang code)."""
+"""Every test vector of docs/spec.md §7.1-§7.5 (computed by real SGLang code)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ F32_MOD30, F32_SHIFT, RAW_SHIFT = ("0.4.10", "cpu"), ("0.5.9", "cpu"), ("0.5.10"
 INT32, INT64 = ("0.4.6.post5", "cuda"), ("0.4.10", "cuda")
 TILE_MOD30, TILE_SHIFT = ("0.5.5", "cuda"), ("0.5.22", "cuda")
 
-# (scheme release/device, input, hash, pad-mod30, pad-shift-1e6) from the spec's table.
+# (scheme release/device, input, hash, pad-mod30, pad-shift-1e6): docs/spec.md §7.1.
 TABLE = [
     ("sha256-f32", A, 6195373761911486496, 696416288, 697416288),
     ("sha256-f32", B7, 12325294725044462236, 239428252, 240428252),

@@ -1,4 +1,4 @@
-"""This project's own Triton kernels (pytest_mmhash.triton_kernels) against the numpy emulation and spec 5.
+"""This project's own Triton kernels (pytest_mmhash.triton_kernels) against the numpy emulation and docs/spec.md §7.
 
 The kernels run in Triton's CPU interpreter inside a worker subprocess started with
 ``TRITON_INTERPRET=1``: the variable only works when set before triton is imported, and this test
@@ -112,7 +112,7 @@ I = torch.arange(20000, dtype=torch.int32)  # noqa: E741 - the spec's name
 NEG = torch.full((3,), -1, dtype=torch.int32)
 E = torch.empty(0)
 
-# Spec 5: every GPU vector (tile, int64, int32), including the "extra verified values".
+# docs/spec.md §7.1 and §7.4: every CUDA-path vector (tile, int64, int32).
 SPEC_GPU = [
     ("gpu-xor-int32", A, 1059033198886),
     ("gpu-xor-int32", B8, 3060212859),

@@ -1,4 +1,4 @@
-"""The release registry reproduces the spec's range table (section 1.4)."""
+"""The release registry reproduces the era table of docs/spec.md §2.2."""
 
 from __future__ import annotations
 

@@ -23,13 +23,13 @@ PY=${PYTHON:-python3.11}
 # ver_le A B: true when version A <= version B (sort -V order; 0.4.10 < 0.4.10.post2).
 ver_le() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$1" ]; }
 
-# host_recipe V: the recipe venv that can import release V (spec §3), or nothing.
+# host_recipe V: the recipe venv that can import release V (docs/spec.md §9.1), or nothing.
 host_recipe() {
   local v=$1
   if ver_le 0.4.9.post4 "$v" && ver_le "$v" 0.4.10.post2; then echo 0.4.10
   elif [ "$v" = 0.4.6.post5 ]; then echo 0.4.6.post5   # stretch recipe: Triton 3.2.0 + numpy<2
   elif ver_le 0.5.1 "$v" && ver_le "$v" 0.5.5; then echo 0.5.5
-  # 0.5.12-0.5.19 clash with transformers 5.24, 0.5.20 needs xgrammar (spec §3): refused.
+  # 0.5.12-0.5.19 clash with transformers 5.24, 0.5.20 needs xgrammar (docs/spec.md §8.5): refused.
   elif { ver_le 0.5.6 "$v" && ver_le "$v" 0.5.11.post99; } || { ver_le 0.5.21 "$v" && ver_le "$v" 0.5.23; }; then echo 0.5.23
   fi
 }
@@ -44,14 +44,14 @@ install_recipe() {
   local v=$1 req="$REPO/requirements/sglang-$1.txt"
   [ -f "$req" ] || { echo "no recipe file $req" >&2; exit 1; }
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  local pip="$VENV/bin/pip" find_links=()
-  [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)  # the local CPU torch wheel, if any
+  # pip must find the CPU build of torch==2.13.0 (PIP_FIND_LINKS / PIP_EXTRA_INDEX_URL, as in .ci/run).
+  local pip="$VENV/bin/pip"
   # torch first, from the local CPU wheel; every later step is pinned to it so pip never pulls another.
   local numpy_req
   numpy_req=$(grep -i '^numpy' "$req" | head -n1 || true)
-  "$pip" install -q "${find_links[@]}" torch==2.13.0 "${numpy_req:-numpy}"
+  "$pip" install -q torch==2.13.0 "${numpy_req:-numpy}"
   "$pip" install -q --no-deps "sglang==$v"
-  "$pip" install -q "${find_links[@]}" -r "$req" -c <(echo torch==2.13.0)
+  "$pip" install -q -r "$req" -c <(echo torch==2.13.0)
   if "$pip" show -q sgl-kernel >/dev/null 2>&1; then
     echo "sgl-kernel got installed; removing it (it must never be present)" >&2
     "$pip" uninstall -y -q sgl-kernel

@@ -5,8 +5,8 @@ the repository and runs the relevant tests there (stopping at the first failure)
 tests do not notice ("SURVIVED") means the suite cannot tell that scheme detail from a wrong one.
 
     python tools/mutation_check.py                 # CPU tests of the current interpreter
-    python tools/mutation_check.py --oracle /work/venvs/sglang-0.5.23/bin/python \\
-        --oracle-env /work/venvs/sglang-0.5.23/sglang-env.sh     # plus the real-SGLang oracle
+    python tools/mutation_check.py --oracle "$VENV/bin/python" \\
+        --oracle-env "$VENV/sglang-env.sh"     # plus the real-SGLang oracle ($VENV: requirements/README.md)
 
 Not collected by pytest (it lives under tools/). Prints a Markdown table; exits 1 if any survived.
 """
