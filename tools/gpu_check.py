@@ -1,0 +1,456 @@
+"""The checks that need a real CUDA device, in one run with a time budget per step.
+
+Run by ``tools/gpu-check.sh`` (which prepares the environment); on its own:
+``python tools/gpu_check.py --out DIR --kernels DIR``. Steps, in order:
+
+1. ``pytest -m gpu --mmhash-require-gpu``: own Triton kernels == CPU emulation == SGLang's kernels.
+2. Hypothesis on the GPU: for each CUDA-path scheme, random single tensors hashed by SGLang's own
+   kernel (loaded from that release's wheel), by this project on the device (own Triton kernel)
+   and by the CPU emulation; all three must agree, or all refuse.
+3. Throughput of own kernel vs SGLang's kernel at 16 MiB and 1 GiB (side by side, one run), and
+   the CPU emulation's throughput on the same machine.
+4. Preprocessing on the GPU vs the CPU: the Qwen2-VL/Qwen2.5-VL fast image processor with
+   ``device="cuda"`` vs ``"cpu"`` on the same images (bitwise equality, max abs diff, whether the
+   SGLang 0.5.23 item hash differs), and nvJPEG decode vs Pillow for the JPEGs.
+
+Results go to ``DIR/gpu-check.json`` and a short ``DIR/summary.txt``. Without a CUDA device every
+step is skipped, one line says so, and the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+STEPS = ("gpu_tests", "hypothesis", "throughput", "preprocessing")
+# The release whose kernel each CUDA-path scheme is checked against, and where the kernel lives
+# inside that release's wheel (only torch and triton are imported by these files).
+SCHEME_KERNELS = {
+    "gpu-xor-int32": ("0.4.6.post5", "sglang/srt/layers/multimodal.py"),
+    "gpu-xor-int64": ("0.4.10", "sglang/srt/layers/multimodal.py"),
+    "gpu-tile-fmix32": ("0.5.23", "sglang/kernels/ops/memory/gpu_tensor_hash.py"),
+}
+MIB = 1 << 20
+
+
+def cuda_device() -> tuple[str | None, str]:
+    """The CUDA device's name (``None`` without one) and, without one, why."""
+    try:
+        import torch
+    except ImportError:
+        return None, f"torch is not importable by {sys.executable}"
+    if not torch.cuda.is_available():
+        return None, "torch.cuda.is_available() is False"
+    return torch.cuda.get_device_name(0), ""
+
+
+def skipped_report(reason: str) -> dict[str, Any]:
+    """The report of a run where no step could run."""
+    return {
+        "device": None,
+        "reason": reason,
+        "steps": {name: {"status": "skipped", "reason": reason} for name in STEPS},
+    }
+
+
+def load_kernel(kernels: Path, scheme: str) -> ModuleType:
+    """SGLang's own kernel module for ``scheme``, loaded by path from the extracted wheel."""
+    version, relpath = SCHEME_KERNELS[scheme]
+    path = kernels / version / relpath
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: SGLang {version}'s kernel source is missing")
+    spec = importlib.util.spec_from_file_location(f"sglang_kernel_{scheme.replace('-', '_')}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def kernel_sources(kernels: Path) -> dict[str, str | None]:
+    """SHA-256 of each SGLang kernel source that was checked (``None`` where it is missing)."""
+    out: dict[str, str | None] = {}
+    for scheme, (version, relpath) in SCHEME_KERNELS.items():
+        path = kernels / version / relpath
+        out[scheme] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return out
+
+
+def outcome(fn: Callable[[], int]) -> int | str:
+    """``fn()``, or the name of the exception it raised (a refusal is an outcome too)."""
+    try:
+        return fn()
+    except Exception as exc:  # SGLang's kernels raise whatever torch raises
+        return f"raised {type(exc).__name__}"
+
+
+def agree(sglang: int | str, own_gpu: int | str, emulation: int | str) -> bool:
+    """All three hashed to one value, or all three refused the input."""
+    values = (sglang, own_gpu, emulation)
+    if all(isinstance(v, int) for v in values):
+        return len(set(values)) == 1
+    return all(isinstance(v, str) for v in values)
+
+
+# ------------------------------------------------------------------------------------- steps
+
+
+def step_gpu_tests(out: Path) -> dict[str, Any]:
+    """Step 1: the suite's ``gpu``-marked tests, with CUDA required."""
+    junit = out / "gpu-tests.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu"]
+    cmd += ["--mmhash-require-gpu", f"--junitxml={junit}", str(REPO / "tests")]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    (out / "gpu-tests.log").write_text(proc.stdout + proc.stderr)
+    counts = junit_counts(junit)
+    ok = proc.returncode == 0 and counts.get("tests", 0) > 0
+    return {"status": "passed" if ok else "failed", "exit": proc.returncode, **counts}
+
+
+def junit_counts(path: Path) -> dict[str, int]:
+    """Test, failure, error and skip counts from a JUnit XML report."""
+    import xml.etree.ElementTree as ET
+
+    if not path.is_file():
+        return {}
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        return {}
+    return {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+
+
+def step_hypothesis(kernels: Path, examples: int) -> dict[str, Any]:
+    """Step 2: SGLang's kernel == own kernel on the GPU == CPU emulation, per scheme."""
+    results: dict[str, Any] = {}
+    for scheme, (version, _) in SCHEME_KERNELS.items():
+        sglang_hash = load_kernel(kernels, scheme).gpu_tensor_hash
+        broken = kernel_error(sglang_hash)
+        results[scheme] = (
+            {"release": version, "not_run": broken}
+            if broken
+            else check_scheme(sglang_hash, version, examples)
+        )
+    ran = [r for r in results.values() if "not_run" not in r]
+    ok = bool(ran) and all(r["mismatch_count"] == 0 and r["examples"] >= examples for r in ran)
+    return {"status": "passed" if ok else "failed", "schemes": results}
+
+
+def kernel_error(sglang_hash: Callable[[Any], int]) -> str | None:
+    """Why SGLang's kernel cannot run with this machine's Triton at all (``None`` when it runs).
+
+    The 0.4.x kernels pass 64-bit constants that newer Tritons reject; such a scheme is reported
+    as not run here rather than as a mismatch.
+    """
+    import torch
+
+    try:
+        sglang_hash(torch.arange(1024, dtype=torch.int32).cuda())
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return None
+
+
+def check_scheme(sglang_hash: Callable[[Any], int], version: str, examples: int) -> dict[str, Any]:
+    """Random single tensors (every dtype, up to 3 tiles, some transposed) through the three hashers."""
+    import torch
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from pytest_mmhash import hash_feature
+
+    dtypes = [torch.uint8, torch.int16, torch.int32, torch.int64, torch.float16]
+    dtypes += [torch.bfloat16, torch.float32, torch.float64]
+    seen: list[dict[str, Any]] = []
+
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(
+        dtype=st.sampled_from(dtypes),
+        numel=st.integers(0, 3 * 8192 + 9),
+        transpose=st.booleans(),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def check(dtype: Any, numel: int, transpose: bool, seed: int) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        raw = torch.randint(0, 256, (numel * dtype.itemsize,), dtype=torch.uint8, generator=gen)
+        cpu = raw.view(dtype)
+        if transpose and numel % 2 == 0 and numel:
+            cpu = cpu.reshape(2, -1).t()  # a non-contiguous view, as SGLang may receive
+        gpu = cpu.cuda()
+        got = {
+            "sglang": outcome(lambda: int(sglang_hash(gpu))),
+            "own_gpu": outcome(lambda: hash_feature(gpu, sglang_version=version).hash),
+            "emulation": outcome(
+                lambda: hash_feature(cpu, sglang_version=version, device="cuda").hash
+            ),
+        }
+        case = {"dtype": str(dtype), "numel": numel, "transpose": transpose, "seed": seed}
+        seen.append({**case, **got, "agree": agree(*got.values())})
+
+    check()
+    bad = [case for case in seen if not case["agree"]]
+    return {
+        "release": version,
+        "examples": len(seen),
+        "mismatch_count": len(bad),
+        "mismatches": bad[:5],
+    }
+
+
+def gpu_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    """Median wall seconds of ``fn`` on the GPU (synchronised, after one warm-up call)."""
+    import torch
+
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def step_throughput(kernels: Path, sizes_mib: tuple[int, ...]) -> dict[str, Any]:
+    """Step 3: GB/s of own kernel vs SGLang's kernel (same tensor, one run), and the emulation."""
+    import torch
+
+    rows = []
+    for scheme, (version, _) in SCHEME_KERNELS.items():
+        sglang_hash = load_kernel(kernels, scheme).gpu_tensor_hash
+        if kernel_error(sglang_hash):
+            continue  # step 2 reports why
+        for mib in sizes_mib:
+            rows.append(measure(sglang_hash, scheme, version, mib))
+            torch.cuda.empty_cache()  # the 1 GiB tensors of one row are gone before the next
+    return {"status": "measured", "rows": rows, "cpu_count": os.cpu_count()}
+
+
+def measure(
+    sglang_hash: Callable[[Any], int], scheme: str, version: str, mib: int
+) -> dict[str, Any]:
+    """One row of step 3: the same random ``mib`` MiB int32 tensor through each hasher."""
+    import torch
+
+    from pytest_mmhash import hash_feature
+
+    gpu = torch.randint(0, 2**31 - 1, (mib * MIB // 4,), dtype=torch.int32, device="cuda")
+    repeats = 20 if mib <= 64 else 5
+    t_sglang = gpu_seconds(lambda: sglang_hash(gpu), repeats)
+    t_own = gpu_seconds(lambda: hash_feature(gpu, sglang_version=version), repeats)
+    cpu = gpu.cpu()
+    start = time.perf_counter()
+    hash_feature(cpu, sglang_version=version, device="cuda")
+    t_emulation = time.perf_counter() - start
+    gb = mib * MIB / 1e9
+    return {
+        "scheme": scheme,
+        "release": version,
+        "mib": mib,
+        "sglang_gbps": gb / t_sglang,
+        "own_gbps": gb / t_own,
+        "own_vs_sglang": t_sglang / t_own,
+        "emulation_cpu_gbps": gb / t_emulation,
+    }
+
+
+def test_images() -> list[Path]:
+    """Photographs shipped by installed packages, plus the repo's golden PNG."""
+    found = [REPO / "golden" / "features" / "grace_hopper_crop_64x48.png"]
+    for package, names in (
+        (
+            "skimage",
+            ("data/chelsea.png", "data/coffee.png", "data/astronaut.png", "data/rocket.jpg"),
+        ),
+        ("matplotlib", ("mpl-data/sample_data/grace_hopper.jpg",)),
+    ):
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue
+        root = Path(spec.origin).parent
+        found += [root / n for n in names if (root / n).is_file()]
+    return [p for p in found if p.is_file()]
+
+
+def step_preprocessing() -> dict[str, Any]:
+    """Step 4: fast image processor on cuda vs cpu, and nvJPEG vs Pillow decode."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from pytest_mmhash import hash_feature
+
+    try:
+        from transformers import Qwen2VLImageProcessorFast
+    except ImportError as exc:
+        return {"status": "skipped", "reason": f"transformers fast Qwen2-VL processor: {exc}"}
+    proc = Qwen2VLImageProcessorFast()  # Qwen2.5-VL uses Qwen2-VL's image processor
+    rows = []
+    for path in test_images():
+        img = Image.open(path).convert("RGB")
+        on = {
+            dev: proc(images=[img], return_tensors="pt", device=dev)["pixel_values"].cpu()
+            for dev in ("cpu", "cuda")
+        }
+        diff = (on["cpu"].double() - on["cuda"].double()).abs()
+        hashes = {dev: hash_feature(pv, sglang_version="0.5.23").hash for dev, pv in on.items()}
+        row: dict[str, Any] = {
+            "image": path.name,
+            "shape": list(on["cpu"].shape),
+            "bitwise_equal": bool(torch.equal(on["cpu"], on["cuda"])),
+            "elements_differing": float((diff > 0).double().mean()),
+            "max_abs_diff": float(diff.max()),
+            "hash_cpu": hashes["cpu"],
+            "hash_cuda": hashes["cuda"],
+            "hash_differs": hashes["cpu"] != hashes["cuda"],
+        }
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            row["nvjpeg"] = nvjpeg_vs_pillow(path, np.asarray(img))
+        rows.append(row)
+    return {"status": "measured", "processor": "Qwen2VLImageProcessorFast", "rows": rows}
+
+
+def nvjpeg_vs_pillow(path: Path, pillow_rgb: Any) -> dict[str, Any]:
+    """nvJPEG (torchvision, on the GPU) decode of ``path`` against Pillow's RGB decode."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+    gpu = decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB, device="cuda")
+    nv = gpu.permute(1, 2, 0).cpu()
+    pil = torch.from_numpy(pillow_rgb.copy())
+    diff = (nv.int() - pil.int()).abs()
+    return {
+        "bitwise_equal": bool(torch.equal(nv, pil)),
+        "pixels_differing": float((diff > 0).double().mean()),
+        "max_abs_diff": int(diff.max()),
+    }
+
+
+# ------------------------------------------------------------------------------------ driver
+
+
+def run_step(name: str, fn: Callable[[], dict[str, Any]], budget_s: float) -> dict[str, Any]:
+    """One step with its wall time and budget; a crash is recorded, never fatal to the run."""
+    start = time.perf_counter()
+    try:
+        result = fn()
+    except Exception as exc:
+        result = {"status": "error", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    result["budget_s"] = budget_s
+    over = " (over budget)" if result["seconds"] > budget_s else ""
+    print(f"gpu-check: {name}: {result['status']} in {result['seconds']} s{over}", flush=True)
+    return result
+
+
+def summary(report: dict[str, Any]) -> str:
+    """A few readable lines of the report."""
+    if report["device"] is None:
+        return f"gpu-check: no CUDA device ({report['reason']}); every step skipped\n"
+    s = report["steps"]
+    lines = [
+        f"gpu-check on {report['device']} (torch {report.get('torch')}, triton {report.get('triton')})"
+    ]
+    t = s["gpu_tests"]
+    lines.append(
+        f"gpu tests: {t['status']} ({t.get('tests', 0)} tests, {t.get('failures', 0)} failed,"
+        f" {t.get('errors', 0)} errors, {t.get('skipped', 0)} skipped)"
+    )
+    for scheme, r in s["hypothesis"].get("schemes", {}).items():
+        if "not_run" in r:
+            lines.append(
+                f"hypothesis {scheme}: SGLang {r['release']}'s kernel does not run here:"
+                f" {r['not_run']}"
+            )
+            continue
+        lines.append(
+            f"hypothesis {scheme} vs SGLang {r['release']}: {r['examples']} examples,"
+            f" {r['mismatch_count']} mismatches"
+        )
+    for r in s["throughput"].get("rows", []):
+        lines.append(
+            f"throughput {r['scheme']} {r['mib']} MiB: own {r['own_gbps']:.1f} GB/s,"
+            f" SGLang {r['sglang_gbps']:.1f} GB/s (own/SGLang {r['own_vs_sglang']:.2f}x),"
+            f" CPU emulation {r['emulation_cpu_gbps']:.2f} GB/s"
+        )
+    for r in s["preprocessing"].get("rows", []):
+        nv = r.get("nvjpeg")
+        nv_text = (
+            ""
+            if nv is None
+            else (f"; nvJPEG vs Pillow equal={nv['bitwise_equal']} max diff {nv['max_abs_diff']}")
+        )
+        lines.append(
+            f"preprocess {r['image']}: cuda==cpu {r['bitwise_equal']}, max abs diff"
+            f" {r['max_abs_diff']:.4g}, hash differs {r['hash_differs']}{nv_text}"
+        )
+    for name in STEPS:
+        if s[name]["status"] in ("error", "skipped"):
+            lines.append(
+                f"{name}: {s[name]['status']}: {s[name].get('error') or s[name].get('reason')}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every step (or skip all without CUDA); write the JSON report and the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("gpu-check-out"), help="report folder")
+    parser.add_argument(
+        "--kernels",
+        type=Path,
+        default=REPO / ".gpu-check" / "src",
+        help="folder with each release's extracted sglang/ sources",
+    )
+    parser.add_argument("--examples", type=int, default=200, help="Hypothesis examples per scheme")
+    parser.add_argument("--sizes-mib", type=int, nargs="+", default=[16, 1024])
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    device, why_not = cuda_device()
+    if device is None:
+        report = skipped_report(why_not)
+    else:
+        import torch
+        import triton
+
+        report = {
+            "device": device,
+            "torch": torch.__version__,
+            "triton": triton.__version__,
+            "python": platform.python_version(),
+            "kernel_sources": kernel_sources(args.kernels),
+            "steps": {},
+        }
+        report["steps"]["gpu_tests"] = run_step("gpu_tests", lambda: step_gpu_tests(args.out), 150)
+        report["steps"]["hypothesis"] = run_step(
+            "hypothesis", lambda: step_hypothesis(args.kernels, args.examples), 150
+        )
+        report["steps"]["throughput"] = run_step(
+            "throughput", lambda: step_throughput(args.kernels, tuple(args.sizes_mib)), 90
+        )
+        report["steps"]["preprocessing"] = run_step("preprocessing", step_preprocessing, 60)
+    text = summary(report)
+    (args.out / "gpu-check.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "summary.txt").write_text(text)
+    print(text, end="")
+    failed = [n for n, s in report["steps"].items() if s["status"] in ("failed", "error")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
