@@ -1,7 +1,8 @@
 """pytest-mmhash: the multimodal item hash and pad values of every SGLang release, exactly.
 
 ``hash_feature(feature, sglang_version=..., device=...)`` computes what SGLang stores for a feature
-on its CPU or CUDA path, on any machine, without SGLang or a GPU. See ``mmhash --help``.
+on its CPU or CUDA path, on any machine, without SGLang or a GPU. ``predict(media, model=DIR)``
+says what SGLang assigns to a request's images (``mmhash predict``). See ``mmhash --help``.
 
 The hashing names are imported on first use (PEP 562), so importing a submodule such as the pytest
 plugin does not import numpy or torch.
@@ -38,8 +39,11 @@ _LAZY = {
     "RELEASES": "versions",
     "NEWEST": "versions",
 }
+#: Subpackages reached as attributes; ``predict`` is a callable module (``pytest_mmhash.predict(...)``).
+_SUBPACKAGES = ("predict",)
 __all__ = [
     *_LAZY,
+    *_SUBPACKAGES,
     "MmhashError",
     "BadArgumentError",
     "UnknownVersionError",
@@ -53,7 +57,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Import a hashing name's module on first use."""
+    """Import a hashing name's module (or a subpackage) on first use."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,219 @@
+"""What a deployment's settings mean for one SGLang release: defaults, hash path, exactness.
+
+Facts read from the SGLang wheels (0.5.9-0.5.23); the release boundaries below are the releases
+read, not guesses: a setting is treated as present from the first release read that has it.
+Pure functions over :class:`Deployment`, the release and the model directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from .. import versions as V
+from ..errors import UnreproducibleHashError
+from .errors import BadDeploymentError
+from .model import ModelDir
+from .types import Deployment, Media
+
+#: SGLang environment variables that change an item's hash or where it is computed.
+KNOWN_ENV = (
+    "SGLANG_ENABLE_MM_SPLITTING",  # 0.5.9: 1 splits a multi-image request into per-image items
+    "SGLANG_MM_BUFFER_SIZE_MB",  # >0: features copied to a float32 GPU buffer, hashed on the GPU
+    "SGLANG_MM_PRECOMPUTE_HASH",  # 1: hashed in the tokenizer process (same value)
+    "SGLANG_MM_SKIP_COMPUTE_HASH",  # 1: a random uuid4 instead of a hash
+    "SGLANG_USE_CPU_ENGINE",  # 1: the server (and its processors) run on CPU
+    "SGLANG_USE_CUDA_IPC_TRANSPORT",  # legacy spelling of --mm-feature-transport cuda_ipc
+    "SGLANG_FORCE_CPU_IMAGE_PREPROCESSING",  # Kimi K2.5: preprocess on CPU
+    "SGLANG_ENCODER_IMAGE_PROCESSOR_USE_GPU",  # encoder-disaggregated image processor device
+)
+#: First release read with nvJPEG decoding of JPEG bytes on a CUDA server (absent in 0.5.9).
+GPU_JPEG_DECODE_FROM = "0.5.10"
+#: First release read with ``--image-processor-backend`` (older: ``--disable-fast-image-processor``).
+BACKEND_OPTION_FROM = "0.5.19"
+#: Architectures whose SGLang processor decodes with Pillow and preprocesses on CPU on any server
+#: (by reading 0.5.23: ``gpu_image_decode = False`` and no fast image processor on a device).
+CPU_PREPROCESSING = (
+    "LlavaLlamaForCausalLM",
+    "LlavaQwenForCausalLM",
+    "LlavaMistralForCausalLM",
+    "LlavaVidForCausalLM",
+    "KimiVLForConditionalGeneration",
+    "MiniCPMV",
+    "MiniCPMO",
+    "WhisperForConditionalGeneration",
+)
+WHAT_TO_DO = (
+    "to get an exact value run mmhash predict on a machine with the server's GPU and the same "
+    "torch/torchvision/transformers/Pillow, or deploy with CPU preprocessing "
+    "(SGLANG_USE_CPU_ENGINE=1, predicted with --preprocess-device cpu)"
+)
+
+
+def _at_least(release: V.Release, first: str) -> bool:
+    return V.RELEASES.index(release.version) >= V.RELEASES.index(first)
+
+
+def _env_on(dep: Deployment, name: str) -> bool:
+    """An SGLang boolean variable, parsed as its ``EnvBool`` does."""
+    text = str(dep.env.get(name, "false")).strip().lower()
+    if text in ("true", "1", "yes", "y"):
+        return True
+    if text in ("false", "0", "no", "n", ""):
+        return False
+    raise BadDeploymentError(
+        f"--env {name}={text!r}: not a boolean (sglang accepts 1/0/true/false)"
+    )
+
+
+def _env_int(dep: Deployment, name: str) -> int:
+    text = str(dep.env.get(name, "0")).strip() or "0"
+    try:
+        return int(text)
+    except ValueError:
+        raise BadDeploymentError(f"--env {name}={text!r}: expected an integer") from None
+
+
+def check_deployment(dep: Deployment) -> None:
+    """Reject settings SGLang does not know, naming the setting."""
+    unknown = sorted(set(dep.env) - set(KNOWN_ENV))
+    if unknown:
+        raise BadDeploymentError(
+            f"--env {unknown[0]}: not an SGLang variable that changes item hashes "
+            f"(known: {', '.join(KNOWN_ENV)})"
+        )
+    _env_int(dep, "SGLANG_MM_BUFFER_SIZE_MB")
+    for name in KNOWN_ENV:
+        if name != "SGLANG_MM_BUFFER_SIZE_MB":
+            _env_on(dep, name)
+
+
+def default_preprocess_device(release: V.Release, model: ModelDir, dep: Deployment) -> str:
+    """Where the server preprocesses: ``cpu`` for CPU engines and CPU-only processors, else ``cuda``."""
+    if _env_on(dep, "SGLANG_USE_CPU_ENGINE") or model.architecture in CPU_PREPROCESSING:
+        return "cpu"
+    return "cuda"
+
+
+def resolve(dep: Deployment | None, release: V.Release, model: ModelDir) -> Deployment:
+    """The deployment with the release's defaults filled in (``preprocess_device`` never ``None``).
+
+    ``disable_fast_image_processor`` and ``image_processor_backend="pil"`` are the same setting
+    (SGLang maps the first onto the second from 0.5.19; older releases have only the first).
+    """
+    dep = dep or Deployment()
+    check_deployment(dep)
+    if dep.image_processor_backend == "pil" or dep.disable_fast_image_processor:
+        dep = replace(dep, image_processor_backend="pil", disable_fast_image_processor=True)
+    if _env_on(dep, "SGLANG_USE_CUDA_IPC_TRANSPORT") and dep.mm_feature_transport == "cpu":
+        dep = replace(dep, mm_feature_transport="cuda_ipc")
+    if dep.preprocess_device is None:
+        dep = replace(dep, preprocess_device=default_preprocess_device(release, model, dep))  # type: ignore[arg-type]
+    return dep
+
+
+def check_hashable(dep: Deployment, release: V.Release) -> None:
+    """SGLANG_MM_SKIP_COMPUTE_HASH gives random hashes: no value can be predicted."""
+    if _env_on(dep, "SGLANG_MM_SKIP_COMPUTE_HASH"):
+        raise UnreproducibleHashError(
+            f"sglang {release.version} with SGLANG_MM_SKIP_COMPUTE_HASH=1 gives every item a "
+            f"random uuid4 hash: no value can be predicted"
+        )
+
+
+def hash_devices(dep: Deployment, numels: Sequence[int]) -> list[str]:
+    """The path (``cpu``/``cuda``) that hashes each item of one request.
+
+    GPU when features stay on the GPU (``--mm-feature-transport cuda_ipc|cuda_vmm``); with
+    ``SGLANG_MM_BUFFER_SIZE_MB > 0``, the items that still fit in that float32 buffer, in order.
+    """
+    if dep.mm_feature_transport != "cpu":
+        return ["cuda"] * len(numels)
+    room = _env_int(dep, "SGLANG_MM_BUFFER_SIZE_MB") * 1024 * 1024 // 4
+    out = []
+    for n in numels:
+        fits = 0 < n <= room
+        room -= n if fits else 0
+        out.append("cuda" if fits else "cpu")
+    return out
+
+
+def uses_buffer(dep: Deployment) -> bool:
+    """Whether features are copied into SGLang's float32 GPU hashing buffer first."""
+    return dep.mm_feature_transport == "cpu" and _env_int(dep, "SGLANG_MM_BUFFER_SIZE_MB") > 0
+
+
+def processor_exactness(
+    release: V.Release, model: ModelDir, dep: Deployment, media: Sequence[Media], ran_on: str
+) -> tuple[bool, tuple[str, ...]]:
+    """Whether running SGLang's processor on this machine (``ran_on``) gives the server's bytes."""
+    versions = (
+        "equal to the server's only with the same transformers, torchvision, Pillow and torch "
+        "versions (listed under stack)"
+    )
+    if dep.preprocess_device == "cpu":
+        why = (
+            "the server preprocesses on CPU"
+            if model.architecture not in CPU_PREPROCESSING
+            else f"sglang's processor for {model.architecture} decodes with Pillow and "
+            "preprocesses on CPU on any server"
+        )
+        reasons = [f"{why}, and this machine ran the same processor on CPU; {versions}"]
+    elif ran_on == "cuda":
+        reasons = [
+            f"ran sglang's processor on this machine's GPU as the server does; {versions} and "
+            "the same GPU model, driver and CUDA"
+        ]
+    else:
+        gpu_steps = _gpu_steps(release, dep, media)
+        if gpu_steps:
+            return False, (*gpu_steps, WHAT_TO_DO)
+        reasons = [
+            "the server's GPU takes no part before hashing here (pil backend, no JPEG decoded "
+            f"with nvJPEG); {versions}"
+        ]
+    if any(m.modality != "image" for m in media):
+        return False, (
+            *reasons,
+            "video/audio decoding depends on the torchcodec/ffmpeg builds and is not verified "
+            "offline",
+        )
+    return True, tuple(reasons)
+
+
+def _gpu_steps(release: V.Release, dep: Deployment, media: Sequence[Media]) -> list[str]:
+    """The steps a CUDA server runs on its GPU for these media, which a CPU cannot reproduce."""
+    steps = []
+    if dep.image_processor_backend != "pil":
+        steps.append(
+            "the server runs the fast (torchvision) image processor on its GPU (resize in "
+            "float on CUDA); this machine has no CUDA device, and on CPU torchvision resizes "
+            "differently"
+        )
+    jpegs = [m.source for m in media if m.modality == "image" and _is_jpeg(m.data)]
+    if jpegs and _at_least(release, GPU_JPEG_DECODE_FROM):
+        steps.append(
+            f"sglang {release.version} decodes JPEG bytes with nvJPEG on the server's GPU "
+            f"({len(jpegs)} JPEG(s) here); this machine decoded them with Pillow"
+        )
+    if any(m.modality == "video" for m in media):
+        steps.append("the server decodes and resizes video on its GPU (torchcodec)")
+    return steps
+
+
+def _is_jpeg(data: bytes) -> bool:
+    """SGLang's test for nvJPEG decoding (``is_jpeg_with_cuda``): SOI at the start, EOI at the end."""
+    return data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
+
+
+def describe(dep: Deployment) -> dict[str, Any]:
+    """The resolved deployment as JSON-ready settings, for the output."""
+    return {
+        "image_processor_backend": dep.image_processor_backend,
+        "preprocess_device": dep.preprocess_device,
+        "mm_feature_transport": dep.mm_feature_transport,
+        "mm_process_config": dict(dep.mm_process_config),
+        "disable_fast_image_processor": dep.disable_fast_image_processor,
+        "env": dict(dep.env),
+    }

@@ -1,0 +1,408 @@
+"""From requests' media, a model directory and a deployment to every item's hash and pad values.
+
+Chooses the method per request as SGLang does (client ``mm_hashes``, Qwen3-VL artifact identity,
+otherwise the real processor), hashes processor features with this project's engine, and says
+for each item whether this machine reproduces the server's value exactly, and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from .. import api
+from .. import versions as V
+from ..errors import BadArgumentError
+from . import deployment as D
+from . import identity as I
+from .errors import RefusedHashesError, UnsupportedModelError
+from .media import read_media
+from .model import ModelDir, read_model_dir
+from .types import Deployment, ItemPrediction, Media, Modality, ProcessedItem
+
+Runner = Callable[..., list[list[ProcessedItem]]]
+MediaLike = Media | str | os.PathLike[str]
+STACK = ("sglang", "transformers", "torch", "torchvision", "Pillow")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: its media in order, and the client's ``mm_hashes`` if it sends them."""
+
+    media: tuple[Media, ...]
+    mm_hashes: tuple[str, ...] | None = None
+
+
+def predict(
+    media: Sequence[MediaLike],
+    *,
+    model: str | os.PathLike[str],
+    sglang_version: str | None = None,
+    deployment: Deployment | None = None,
+    mm_hashes: Sequence[str] | None = None,
+    transformers_version: str | None = None,
+    revision: str | None = None,
+    runner: Runner | None = None,
+) -> list[ItemPrediction]:
+    """The hash and pad values SGLang assigns to every item of one request with ``media``.
+
+    ``model`` is a local model directory (``config.json``, processor configs, tokenizer; no
+    weights). ``mm_hashes`` are the request's client-supplied hex hashes. ``transformers_version``
+    and ``revision`` are the server's (default: the installed transformers, no revision); they
+    enter Qwen3-VL identities. ``runner`` replaces the real SGLang processor runner.
+    """
+    request = Request(tuple(_as_media(m) for m in media), _hashes(mm_hashes))
+    return predict_requests(
+        [request],
+        model=model,
+        sglang_version=sglang_version,
+        deployment=deployment,
+        transformers_version=transformers_version,
+        revision=revision,
+        runner=runner,
+    )[0]
+
+
+def predict_requests(
+    requests: Sequence[Request],
+    *,
+    model: str | os.PathLike[str],
+    sglang_version: str | None = None,
+    deployment: Deployment | None = None,
+    transformers_version: str | None = None,
+    revision: str | None = None,
+    runner: Runner | None = None,
+) -> list[list[ItemPrediction]]:
+    """:func:`predict` for many requests; SGLang's processor is built once for all of them."""
+    model_dir = read_model_dir(model)
+    release = V.resolve(sglang_version)
+    dep = D.resolve(deployment, release, model_dir)
+    D.check_hashable(dep, release)
+    out: list[list[ItemPrediction] | None] = []
+    pending: list[tuple[int, Request, tuple[str, ...]]] = []
+    for index, request in enumerate(requests):
+        given, notes = _from_mm_hashes(request, release, model_dir)
+        if given is not None:
+            out.append(given)
+        elif I.applies(release, model_dir, request.media):
+            out.append(
+                _by_identity(
+                    request, release, model_dir, dep, transformers_version, revision, notes
+                )
+            )
+        else:
+            out.append(None)
+            pending.append((index, request, notes))
+    if pending:
+        processed = _run_processor(
+            [r.media for _, r, _ in pending], model_dir, release, dep, sglang_version, runner
+        )
+        for (index, request, notes), items in zip(pending, processed, strict=True):
+            out[index] = _by_processor(request, items, release, model_dir, dep, notes)
+    return [items for items in out if items is not None]
+
+
+def _as_media(m: MediaLike) -> Media:
+    return m if isinstance(m, Media) else read_media(m)
+
+
+def _hashes(mm_hashes: Sequence[str] | None) -> tuple[str, ...] | None:
+    if mm_hashes is None:
+        return None
+    if isinstance(mm_hashes, str):
+        raise TypeError("mm_hashes is a list of hex strings, not one string")
+    return tuple(mm_hashes)
+
+
+def _from_mm_hashes(
+    request: Request, release: V.Release, model: ModelDir
+) -> tuple[list[ItemPrediction] | None, tuple[str, ...]]:
+    """Items from the client's ``mm_hashes`` (as ``tokenizer_manager`` applies them), or why not.
+
+    Returns ``(items, ())`` when they apply, ``(None, notes)`` when SGLang ignores them (count
+    mismatch); a malformed entry is an error (SGLang would silently hash that item itself).
+    """
+    hashes = request.mm_hashes
+    if not hashes:
+        return None, ()
+    if not release.era.mm_hashes:
+        raise RefusedHashesError(
+            f"sglang {release.version} does not accept mm_hashes (the /generate field exists "
+            f"from 0.5.13)"
+        )
+    if model.refuses_mm_hashes:
+        raise RefusedHashesError(
+            f"{model.path}: sglang's Kimi processors reject client mm_hashes ({model.architecture})"
+        )
+    count = len(request.media)
+    if len(hashes) != count:
+        return None, (
+            f"sglang ignores the request's mm_hashes: {len(hashes)} given for {count} items "
+            f"(tokenizer_manager logs a warning and hashes the items itself)",
+        )
+    for text in hashes:
+        if not _is_hex(text):
+            raise BadArgumentError(
+                f"mm_hashes entry {text!r} is not hex: sglang would ignore it and hash that item "
+                f"itself; fix or drop the entry"
+            )
+    items = []
+    for i, (m, text) in enumerate(zip(request.media, hashes, strict=True)):
+        value = api.from_mm_hash(text, sglang_version=release.version)
+        items.append(
+            _prediction(
+                i,
+                m.modality,
+                value,
+                "mm_hashes",
+                True,
+                (
+                    "client-supplied mm_hashes entry: sglang sets item.set_hash(int(hex, 16)) "
+                    "and the pads follow from that value",
+                ),
+                source=m.source,
+            )
+        )
+    return items, ()
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _by_identity(
+    request: Request,
+    release: V.Release,
+    model: ModelDir,
+    dep: Deployment,
+    transformers_version: str | None,
+    revision: str | None,
+    notes: tuple[str, ...],
+) -> list[ItemPrediction]:
+    version = transformers_version or _installed("transformers")
+    if version is None:
+        raise UnsupportedModelError(
+            "the identity method needs the server's transformers version: transformers is not "
+            "installed here, so give --transformers-version (transformers_version=)"
+        )
+    payload = I.fingerprint_payload(model, dep, transformers_version=version, revision=revision)
+    fingerprint = I.processor_fingerprint(payload)
+    why = (
+        f"sglang {release.version} hashes Qwen3-VL image-only requests by artifact identity "
+        f"(ns-mix-v1 of the media bytes, processor fingerprint and request options), computed "
+        f"here exactly; assumes the server runs transformers {version} and "
+        f"revision {revision!r}",
+    )
+    items = []
+    for i, m in enumerate(request.media):
+        value = api.from_hash(
+            I.item_hash(m.data, fingerprint, m.options), sglang_version=release.version
+        )
+        items.append(
+            _prediction(
+                i,
+                m.modality,
+                value,
+                "identity",
+                True,
+                (*notes, *why),
+                source=m.source,
+                stack={"transformers (assumed server)": version},
+            )
+        )
+    return items
+
+
+def _run_processor(
+    requests: list[tuple[Media, ...]],
+    model: ModelDir,
+    release: V.Release,
+    dep: Deployment,
+    sglang_version: str | None,
+    runner: Runner | None,
+) -> list[list[ProcessedItem]]:
+    if runner is None:
+        runner = _real_runner(release, sglang_version)
+    return runner(requests, model=model.path, deployment=dep)
+
+
+def _real_runner(release: V.Release, asked: str | None) -> Runner:
+    """The installed SGLang's processor runner, checked to be the release asked for."""
+    from ..oracle.shims import importable_sglang_version
+
+    installed = importable_sglang_version()
+    if installed is None:
+        raise UnsupportedModelError(
+            "the sglang-processor method runs the installed sglang's own processor, and sglang "
+            "is not installed (see requirements/README.md); Qwen3-VL image requests "
+            "(identity) and --mm-hashes need no sglang"
+        )
+    if V.resolve(installed, allow_newer=True).version != release.version:
+        raise UnsupportedModelError(
+            f"--sglang-version {asked} differs from the installed sglang {installed}: the "
+            f"sglang-processor method runs the installed release's processor"
+        )
+    try:
+        from .sglang_processor import run_processor
+    except ImportError as e:  # pragma: no cover - the runner ships with the package
+        raise UnsupportedModelError(f"sglang processor runner unavailable ({e})") from None
+    return run_processor
+
+
+def _by_processor(
+    request: Request,
+    items: list[ProcessedItem],
+    release: V.Release,
+    model: ModelDir,
+    dep: Deployment,
+    notes: tuple[str, ...],
+) -> list[ItemPrediction]:
+    ran_on = "cuda" if dep.preprocess_device == "cuda" and _cuda_here() else "cpu"
+    exact, reasons = D.processor_exactness(release, model, dep, request.media, ran_on)
+    numels = [_numel(it.feature) for it in items]
+    paths = D.hash_devices(dep, numels)
+    sources = _sources(request.media, [it.modality for it in items])
+    stack = _stack()
+    out = []
+    for i, (item, path, source) in enumerate(zip(items, paths, sources, strict=True)):
+        feature = (
+            _buffer_copy(item.feature) if path == "cuda" and D.uses_buffer(dep) else item.feature
+        )
+        value = api.hash_feature(feature, sglang_version=release.version, device=path)
+        path_note = (
+            f"hashed on sglang's GPU path ({value.hash_scheme}, emulated bit for bit) because "
+            f"features reach the scheduler on the GPU"
+            if path == "cuda"
+            else f"hashed on sglang's CPU path ({value.hash_scheme})"
+        )
+        out.append(
+            _prediction(
+                i,
+                item.modality,
+                value,
+                "sglang-processor",
+                exact,
+                (*notes, *reasons, path_note),
+                source=source,
+                feature=item.feature,
+                stack=stack,
+            )
+        )
+    return out
+
+
+def _sources(media: Sequence[Media], modalities: Sequence[Modality]) -> list[str | None]:
+    """Which medium each item came from: the n-th item of a modality is its n-th medium, when the
+    counts match (one item per medium); otherwise ``None`` (a joint item of several media)."""
+    by_modality: dict[str, list[str]] = {}
+    for m in media:
+        by_modality.setdefault(m.modality, []).append(m.source)
+    counts: dict[str, int] = {}
+    for mod in modalities:
+        counts[mod] = counts.get(mod, 0) + 1
+    seen: dict[str, int] = {}
+    out: list[str | None] = []
+    for mod in modalities:
+        k = seen.get(mod, 0)
+        seen[mod] = k + 1
+        same = counts[mod] == len(by_modality.get(mod, []))
+        out.append(by_modality[mod][k] if same else None)
+    return out
+
+
+def _prediction(
+    index: int,
+    modality: Modality,
+    value: api.MMHash,
+    method: Any,
+    exact: bool,
+    reasons: tuple[str, ...],
+    *,
+    source: str | None,
+    feature: Any = None,
+    stack: Mapping[str, str] | None = None,
+) -> ItemPrediction:
+    shape, dtype, sha = _feature_facts(feature)
+    return ItemPrediction(
+        item=index,
+        modality=modality,
+        hash=value.hash,
+        hex=value.hex,
+        pad_values=value.pad_values,
+        sglang_version=value.sglang_version,
+        method=method,
+        exact=exact,
+        reasons=reasons,
+        feature_shape=shape,
+        feature_dtype=dtype,
+        feature_sha256=sha,
+        source=source,
+        hash_path=value.device,
+        stack=dict(stack or {}),
+    )
+
+
+def _feature_facts(feature: Any) -> tuple[tuple[int, ...] | None, str | None, str | None]:
+    """Shape, dtype and SHA-256 of a tensor/array feature's raw bytes (``None`` for others)."""
+    if feature is None:
+        return None, None, None
+    module = type(feature).__module__.split(".")[0]
+    if module == "torch":
+        t = feature.detach().cpu().contiguous()
+        data = t.reshape(-1).view(_torch().uint8).numpy().tobytes()
+        return tuple(t.shape), str(t.dtype).removeprefix("torch."), hashlib.sha256(data).hexdigest()
+    if module == "numpy":
+        import numpy as np
+
+        a = np.ascontiguousarray(feature)
+        return tuple(a.shape), str(a.dtype), hashlib.sha256(a.tobytes()).hexdigest()
+    return None, None, None
+
+
+def _numel(feature: Any) -> int:
+    if isinstance(feature, list):
+        return sum(_numel(f) for f in feature)
+    numel = getattr(feature, "numel", None)
+    if callable(numel):
+        return int(numel())
+    size = getattr(feature, "size", None)
+    return int(size) if isinstance(size, int) else 0
+
+
+def _buffer_copy(feature: Any) -> Any:
+    """SGLang's GPU hashing buffer holds float32: the feature as that buffer's copy of it."""
+    if type(feature).__module__.split(".")[0] == "torch":
+        return feature.to(_torch().float32)
+    return feature
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _cuda_here() -> bool:
+    if _installed("torch") is None:
+        return False
+    return bool(_torch().cuda.is_available())
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _stack() -> dict[str, str]:
+    """The installed versions that made the features (the server must match them)."""
+    return {name: v for name in STACK if (v := _installed(name)) is not None}

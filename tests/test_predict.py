@@ -1,0 +1,263 @@
+"""Request-level prediction with a stand-in processor runner: method choice, deployment, exactness.
+
+The real processor path (SGLang's own processor) is checked against real SGLang in the oracle
+tests; here the runner is replaced so that what ``predict`` does with its output is pinned.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import pytest_mmhash
+from pytest_mmhash import api
+from pytest_mmhash.errors import UnhashableFeatureError, UnreproducibleHashError
+from pytest_mmhash.predict import Deployment, Media, ProcessedItem, Request, predict_requests
+from pytest_mmhash.predict.errors import (
+    BadDeploymentError,
+    MediaError,
+    ModelDirError,
+    RefusedHashesError,
+)
+from pytest_mmhash.predict.media import read_media
+
+JPEG = b"\xff\xd8" + b"not really a jpeg" + b"\xff\xd9"
+PNG = b"\x89PNG\r\n\x1a\n" + b"payload"
+
+
+def model_dir(tmp_path: Path, arch: str, model_type: str) -> Path:
+    d = tmp_path / arch
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"architectures": [arch], "model_type": model_type}))
+    return d
+
+
+@pytest.fixture
+def qwen2(tmp_path: Path) -> Path:
+    return model_dir(tmp_path, "Qwen2VLForConditionalGeneration", "qwen2_vl")
+
+
+class FakeRunner:
+    """One float32 feature per medium (values from the bytes), as SGLang's per-image items."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[tuple[Media, ...]], Deployment]] = []
+
+    def __call__(self, requests, *, model, deployment):
+        self.calls.append((list(requests), deployment))
+        return [
+            [
+                ProcessedItem(
+                    m.modality,
+                    torch.tensor(list(m.data), dtype=torch.float32).reshape(1, -1),
+                    None,
+                    None,
+                )
+                for m in request
+            ]
+            for request in requests
+        ]
+
+
+def test_processor_items_are_hashed_by_the_engine_at_the_release(qwen2: Path) -> None:
+    runner = FakeRunner()
+    media = [Media("a.png", PNG), Media("b.png", PNG + b"2")]
+    items = pytest_mmhash.predict(
+        media,
+        model=qwen2,
+        sglang_version="0.5.23",
+        deployment=Deployment(preprocess_device="cpu"),
+        runner=runner,
+    )
+    assert [i.item for i in items] == [0, 1]
+    assert [i.source for i in items] == ["a.png", "b.png"]
+    for item, m in zip(items, media, strict=True):
+        feature = torch.tensor(list(m.data), dtype=torch.float32).reshape(1, -1)
+        want = api.hash_feature(feature, sglang_version="0.5.23")
+        assert (item.hash, item.pad_values, item.hex) == (want.hash, want.pad_values, want.hex)
+        assert item.method == "sglang-processor" and item.exact
+        assert item.feature_shape == (1, len(m.data)) and item.feature_dtype == "float32"
+        assert item.hash_path == "cpu"
+    # the runner got one request and the resolved deployment
+    assert len(runner.calls) == 1 and runner.calls[0][1].preprocess_device == "cpu"
+
+
+def test_default_device_on_a_cpu_machine_is_not_exact_and_says_why(qwen2: Path) -> None:
+    (item,) = pytest_mmhash.predict(
+        [Media("a.jpg", JPEG)], model=qwen2, sglang_version="0.5.23", runner=FakeRunner()
+    )
+    assert not item.exact
+    text = " ".join(item.reasons)
+    assert "fast (torchvision) image processor" in text and "nvJPEG" in text
+    assert "--preprocess-device cpu" in text
+
+
+def test_pil_backend_without_jpeg_is_exact_but_jpeg_is_not(qwen2: Path) -> None:
+    dep = Deployment(image_processor_backend="pil")
+    kw = {"model": qwen2, "sglang_version": "0.5.23", "deployment": dep, "runner": FakeRunner()}
+    (png,) = pytest_mmhash.predict([Media("a.png", PNG)], **kw)
+    (jpg,) = pytest_mmhash.predict([Media("a.jpg", JPEG)], **kw)
+    assert png.exact and not jpg.exact
+    # 0.5.9 decodes with Pillow only: a JPEG with the slow processor is reproducible there
+    (old,) = pytest_mmhash.predict([Media("a.jpg", JPEG)], **{**kw, "sglang_version": "0.5.9"})
+    assert old.exact
+
+
+def test_feature_transport_and_buffer_select_the_gpu_path(qwen2: Path) -> None:
+    media = [Media("a.png", PNG), Media("b.png", PNG * 20000)]
+    feats = [torch.tensor(list(m.data), dtype=torch.float32).reshape(1, -1) for m in media]
+    kw = {"model": qwen2, "sglang_version": "0.5.23", "runner": FakeRunner()}
+    ipc = pytest_mmhash.predict(
+        media, deployment=Deployment(preprocess_device="cpu", mm_feature_transport="cuda_ipc"), **kw
+    )
+    assert [i.hash_path for i in ipc] == ["cuda", "cuda"]
+    assert ipc[0].hash == api.hash_feature(feats[0], sglang_version="0.5.23", device="cuda").hash
+    # SGLANG_MM_BUFFER_SIZE_MB is an int (EnvInt), as in sglang
+    small = Deployment(preprocess_device="cpu", env={"SGLANG_MM_BUFFER_SIZE_MB": "0.5"})
+    with pytest.raises(BadDeploymentError, match="SGLANG_MM_BUFFER_SIZE_MB"):
+        pytest_mmhash.predict(media, deployment=small, **kw)
+    # a 1 MiB float32 buffer (262144 elements) holds the first feature, not the 300000-element one
+    buf = Deployment(preprocess_device="cpu", env={"SGLANG_MM_BUFFER_SIZE_MB": "1"})
+    assert [i.hash_path for i in pytest_mmhash.predict(media, deployment=buf, **kw)] == [
+        "cuda",
+        "cpu",
+    ]
+
+
+def test_skip_compute_hash_is_unreproducible(qwen2: Path) -> None:
+    dep = Deployment(env={"SGLANG_MM_SKIP_COMPUTE_HASH": "1"})
+    with pytest.raises(UnreproducibleHashError, match="uuid4"):
+        pytest_mmhash.predict(
+            [Media("a.png", PNG)], model=qwen2, deployment=dep, runner=FakeRunner()
+        )
+
+
+def test_unknown_env_is_refused(qwen2: Path) -> None:
+    with pytest.raises(BadDeploymentError, match="SGLANG_NOPE"):
+        pytest_mmhash.predict(
+            [Media("a.png", PNG)],
+            model=qwen2,
+            deployment=Deployment(env={"SGLANG_NOPE": "1"}),
+            runner=FakeRunner(),
+        )
+
+
+def test_mm_hashes_set_the_hash_and_the_pads_follow(qwen2: Path) -> None:
+    runner = FakeRunner()
+    items = pytest_mmhash.predict(
+        [Media("a.png", PNG), Media("b.png", PNG)],
+        model=qwen2,
+        sglang_version="0.5.23",
+        mm_hashes=["ff", "0123456789abcdef"],
+        runner=runner,
+    )
+    assert not runner.calls  # no processor needed
+    for item, text in zip(items, ["ff", "0123456789abcdef"], strict=True):
+        want = api.from_mm_hash(text, sglang_version="0.5.23")
+        assert (item.hash, item.pad_values) == (want.hash, want.pad_values)
+        assert item.method == "mm_hashes" and item.exact
+
+
+def test_mm_hashes_count_mismatch_is_ignored_like_sglang(qwen2: Path) -> None:
+    (item,) = pytest_mmhash.predict(
+        [Media("a.png", PNG)],
+        model=qwen2,
+        sglang_version="0.5.23",
+        deployment=Deployment(preprocess_device="cpu"),
+        mm_hashes=["ff", "ee"],
+        runner=FakeRunner(),
+    )
+    assert item.method == "sglang-processor"
+    assert "ignores the request's mm_hashes: 2 given for 1 items" in item.reasons[0]
+
+
+def test_mm_hashes_refused_by_old_releases_and_kimi(tmp_path: Path, qwen2: Path) -> None:
+    with pytest.raises(RefusedHashesError, match="0.5.13"):
+        pytest_mmhash.predict(
+            [Media("a.png", PNG)], model=qwen2, sglang_version="0.5.9", mm_hashes=["ff"]
+        )
+    kimi = model_dir(tmp_path, "KimiK25ForConditionalGeneration", "kimi_k25")
+    with pytest.raises(UnhashableFeatureError, match="Kimi"):
+        pytest_mmhash.predict([Media("a.png", PNG)], model=kimi, mm_hashes=["ff"])
+    with pytest.raises(pytest_mmhash.BadArgumentError, match="not hex"):
+        pytest_mmhash.predict([Media("a.png", PNG)], model=qwen2, mm_hashes=["zz"])
+
+
+def test_many_requests_run_the_processor_once(qwen2: Path) -> None:
+    runner = FakeRunner()
+    requests = [Request((Media(f"{i}.png", PNG + bytes([i])),)) for i in range(3)]
+    out = predict_requests(requests, model=qwen2, sglang_version="0.5.23", runner=runner)
+    assert len(runner.calls) == 1 and len(runner.calls[0][0]) == 3
+    assert [[i.source for i in items] for items in out] == [["0.png"], ["1.png"], ["2.png"]]
+
+
+def test_a_joint_item_has_no_single_source(qwen2: Path) -> None:
+    def joint(requests, *, model, deployment):
+        return [[ProcessedItem("image", np.arange(4, dtype=np.float32), None, None)]]
+
+    (item,) = pytest_mmhash.predict(
+        [Media("a.png", PNG), Media("b.png", PNG)],
+        model=qwen2,
+        sglang_version="0.5.9",
+        runner=joint,
+    )
+    assert item.source is None and item.feature_shape == (4,)
+
+
+def test_to_json_has_every_field(qwen2: Path) -> None:
+    (item,) = pytest_mmhash.predict(
+        [Media("a.png", PNG)], model=qwen2, sglang_version="0.5.23", runner=FakeRunner()
+    )
+    record = json.loads(item.to_json())
+    for key in ("item", "modality", "hash", "hex", "pad_values", "sglang_version", "method"):
+        assert key in record
+    assert record["exact"] is False and record["reasons"]
+    assert set(record["stack"]) >= {"torch"}
+
+
+# --- media and model directories -------------------------------------------------------------
+
+
+def test_media_from_path_file_url_and_data_url(tmp_path: Path) -> None:
+    f = tmp_path / "x y.png"
+    f.write_bytes(PNG)
+    assert read_media(str(f)).data == PNG
+    assert read_media("file://" + str(f).replace(" ", "%20")).data == PNG
+    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    m = read_media(url)
+    assert m.data == PNG and m.source == url
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("https://example.com/a.png", "remote URLs are never fetched"),
+        ("data:image/png;base64,@@@", "not valid base64"),
+        ("data:image/png,abc", "only base64"),
+        ("data:image/png;base64,", "empty"),
+        ("file://otherhost/a.png", "another host"),
+        ("/nonexistent/a.png", "cannot read it"),
+    ],
+)
+def test_bad_media_are_one_line_errors(source: str, message: str) -> None:
+    with pytest.raises(MediaError, match=message) as e:
+        read_media(source)
+    assert "\n" not in str(e.value)
+
+
+def test_model_dir_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelDirError, match="does not exist"):
+        pytest_mmhash.predict([Media("a.png", PNG)], model=tmp_path / "nope")
+    with pytest.raises(ModelDirError, match="config.json: missing"):
+        pytest_mmhash.predict([Media("a.png", PNG)], model=tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ModelDirError, match="not readable JSON"):
+        pytest_mmhash.predict([Media("a.png", PNG)], model=tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelDirError, match="architectures"):
+        pytest_mmhash.predict([Media("a.png", PNG)], model=tmp_path)
