@@ -8,7 +8,7 @@ interleaved over ``--repeat`` rounds (best round reported, median in brackets). 
 that of one that only builds it (both first warm the same code on a tiny input). The CPU-path rows include SGLang's own ``hash_feature``
 when ``sglang`` is importable here or in ``--sglang-python`` (default ``$MMHASH_SGLANG_PYTHON``);
 the worker then runs in that interpreter. A last table gives the first call in a fresh process,
-numba against numpy, which sets ``_compiled.MIN_BYTES``.
+numba against numpy, which sets ``numba_backend.MIN_BYTES``.
 """
 
 from __future__ import annotations
@@ -151,15 +151,17 @@ def _sglang_version() -> str:
 
 def worker_cuda(nbytes: int, repeat: int) -> dict:
     """CUDA-path emulation of every GPU scheme against raw hashlib, numba and numpy backends."""
-    from pytest_mmhash.schemes import _compiled
+    from pytest_mmhash.cuda import numba_backend
 
     t = _random_words(nbytes)
     raw = memoryview(t.numpy()).cast("B")
     compiled = (
         "numba"
-        if _compiled.backend(nbytes)
+        if numba_backend.backend(nbytes)
         else (
-            "numpy (below MIN_BYTES)" if _compiled.backend(2**62) else "numpy (numba not installed)"
+            "numpy (below MIN_BYTES)"
+            if numba_backend.backend(2**62)
+            else "numpy (numba not installed)"
         )
     )
     rows = {
@@ -173,10 +175,10 @@ def worker_cuda(nbytes: int, repeat: int) -> dict:
 def _numpy_row(t: Any, nbytes: int, repeat: int) -> dict:
     """gpu-tile-fmix32 with the numpy reference backend (numba disabled)."""
     from pytest_mmhash import hash_feature
-    from pytest_mmhash.schemes import _compiled
+    from pytest_mmhash.cuda import numba_backend
 
-    saved = _compiled.backend
-    _compiled.backend = lambda nbytes=0: None
+    saved = numba_backend.backend
+    numba_backend.backend = lambda nbytes=0: None
     try:
         return _measure(
             {"mmhash": lambda: hash_feature(t, sglang_version="0.5.23", device="cuda").hash},
@@ -184,12 +186,12 @@ def _numpy_row(t: Any, nbytes: int, repeat: int) -> dict:
             repeat,
         )
     finally:
-        _compiled.backend = saved
+        numba_backend.backend = saved
 
 
 def worker_mem(nbytes: int, kind: str, case: str, method: str) -> dict:
     """Warm ``method`` on a tiny feature, build the full one, then hash it unless ``method`` is none."""
-    from pytest_mmhash.schemes import _compiled
+    from pytest_mmhash.cuda import numba_backend
 
     if kind == "cpu":
         sglang = _sglang_hash()
@@ -199,8 +201,8 @@ def worker_mem(nbytes: int, kind: str, case: str, method: str) -> dict:
             if fn is not None:
                 fn()
     else:
-        if _compiled.backend() is not None:
-            _compiled.backend().sum_blocks(
+        if numba_backend.backend() is not None:
+            numba_backend.backend().sum_blocks(
                 "tile_sum", iter([(0, _random_words(1 << 16).numpy().view("<u4"))]), 1
             )
         for size in (1 << 16, nbytes):
@@ -216,13 +218,13 @@ def worker_mem(nbytes: int, kind: str, case: str, method: str) -> dict:
 def worker_first(nbytes: int, mode: str) -> dict:
     """Seconds for the first gpu-tile-fmix32 hash in this fresh process, numba or numpy."""
     from pytest_mmhash import hash_feature
-    from pytest_mmhash.schemes import _compiled
+    from pytest_mmhash.cuda import numba_backend
 
     t = _random_words(nbytes)
     if mode == "numpy":
-        _compiled.backend = lambda nbytes=0: None
+        numba_backend.backend = lambda nbytes=0: None
     else:
-        _compiled.MIN_BYTES = 0
+        numba_backend.MIN_BYTES = 0
     start = time.perf_counter()
     hash_feature(t, sglang_version="0.5.23", device="cuda")
     return {"seconds": time.perf_counter() - start}

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import versions as V
+from .cuda import emulation, on_device
 from .errors import (
     BadArgumentError,
     UnhashableFeatureError,
@@ -13,14 +14,15 @@ from .errors import (
     UnsupportedDeviceError,
 )
 from .features import plan_feature
-from .schemes import cpu, cuda, gpu, pad
+from .ints import hex64
+from .schemes import cpu, pad
 
 _CONTENT_SCHEMES = {
     V.SHA256_F32: cpu.sha256_digest8,
     V.SHA256_RAW: cpu.sha256_digest8,
-    V.GPU_XOR_INT32: cuda.gpu_xor_int32,
-    V.GPU_XOR_INT64: cuda.gpu_xor_int64,
-    V.GPU_TILE_FMIX32: cuda.gpu_tile_fmix32,
+    V.GPU_XOR_INT32: emulation.gpu_xor_int32,
+    V.GPU_XOR_INT64: emulation.gpu_xor_int64,
+    V.GPU_TILE_FMIX32: emulation.gpu_tile_fmix32,
 }
 _PAD_SCHEMES = {
     V.PAD_MOD30: pad.pad_mod30,
@@ -45,7 +47,7 @@ class MMHash:
     @property
     def hex(self) -> str:
         """The hash as 16 hex digits (two's complement mod 2^64 for signed int64 hashes)."""
-        return format(self.hash & pad.M64, "016x")
+        return hex64(self.hash)
 
     @property
     def pad_value(self) -> int:
@@ -122,7 +124,7 @@ def hash_feature(
     _reproducible(release)
     p = plan_feature(feature, release, device)
     scheme = release.era.cuda if p.path == "cuda" else release.era.cpu
-    h = gpu.try_hash_on_device(p, scheme) if p.path == "cuda" else None
+    h = on_device.try_hash_on_device(p, scheme) if p.path == "cuda" else None
     if h is None:
         h = _CONTENT_SCHEMES[scheme](p.stream)
     return _item(h, release, p.path, scheme)

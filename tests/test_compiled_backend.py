@@ -10,13 +10,14 @@ from hypothesis import strategies as st
 pytest.importorskip("numba")
 
 from pytest_mmhash import hash_feature  # noqa: E402
-from pytest_mmhash.schemes import ByteStream, _compiled, cuda  # noqa: E402
+from pytest_mmhash.cuda import constants, emulation, numba_backend  # noqa: E402
+from pytest_mmhash.schemes import ByteStream  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
-REF = cuda.NumpyBackend()
-FAST = _compiled._numba_backend()
-TILE = cuda.TILE_WORDS
+REF = emulation.NumpyBackend()
+FAST = numba_backend._numba_backend()
+TILE = constants.TILE_WORDS
 WRAP = 2**32
 
 #: Word counts: empty, partial tiles, whole tiles, whole tiles plus a partial one.
@@ -76,17 +77,17 @@ def test_unaligned_and_readonly_blocks() -> None:
 
 @pytest.mark.parametrize("method", ["tile_sum", "xor64_sum", "xor32_sum"])
 def test_sum_blocks_matches_reference(method: str) -> None:
-    stream = ByteStream.of(_words(3, 3 * cuda.BLOCK_WORDS // 2 + 77).tobytes())
+    stream = ByteStream.of(_words(3, 3 * emulation.BLOCK_WORDS // 2 + 77).tobytes())
     args = (stream.nbytes,) if method == "tile_sum" else ()
-    fast = FAST.sum_blocks(method, cuda.word_blocks(stream), *args)
-    ref = REF.sum_blocks(method, cuda.word_blocks(stream), *args)
+    fast = FAST.sum_blocks(method, emulation.word_blocks(stream), *args)
+    ref = REF.sum_blocks(method, emulation.word_blocks(stream), *args)
     assert (fast - ref) % 2**64 == 0
 
 
 @pytest.fixture
 def compiled_always(monkeypatch: pytest.MonkeyPatch) -> None:
     """Use the numba backend for every input size."""
-    monkeypatch.setattr(_compiled, "MIN_BYTES", 0)
+    monkeypatch.setattr(numba_backend, "MIN_BYTES", 0)
 
 
 A = torch.arange(1000, dtype=torch.float32).reshape(10, 100)
@@ -126,9 +127,9 @@ def test_spec_multi_block_tile_vector(compiled_always: None) -> None:
 
 
 def test_small_inputs_skip_numba_until_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _compiled.backend(_compiled.MIN_BYTES) is FAST
-    assert _compiled.backend(1) is FAST  # already loaded: no reason to skip it
+    assert numba_backend.backend(numba_backend.MIN_BYTES) is FAST
+    assert numba_backend.backend(1) is FAST  # already loaded: no reason to skip it
     monkeypatch.setattr(
-        _compiled._numba_backend, "cache_info", lambda: type("I", (), {"currsize": 0})()
+        numba_backend._numba_backend, "cache_info", lambda: type("I", (), {"currsize": 0})()
     )
-    assert _compiled.backend(1) is None
+    assert numba_backend.backend(1) is None

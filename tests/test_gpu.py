@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from pytest_mmhash import UnhashableFeatureError, hash_feature
 from pytest_mmhash import strategies as S
 from pytest_mmhash import versions as V
+from pytest_mmhash.cuda import on_device
 from pytest_mmhash.features import flatten_nested_list, plan_feature
-from pytest_mmhash.schemes import gpu
 
 pytestmark = pytest.mark.gpu
 
@@ -74,7 +74,7 @@ def test_device_hook_really_runs_on_gpu(version):
     plan = plan_feature(x.cuda(), release, None)
     assert plan.path == "cuda"
     assert (
-        gpu.try_hash_on_device(plan, release.era.cuda)
+        on_device.try_hash_on_device(plan, release.era.cuda)
         == hash_feature(x, sglang_version=version, device="cuda").hash
     )
 

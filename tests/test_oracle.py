@@ -3,7 +3,8 @@
 Runs only where ``sglang`` is importable (a venv from ``tools/install-sglang.sh``); elsewhere the
 module is skipped. The CUDA path runs SGLang's own Triton kernels: on a real GPU when there is one,
 else in Triton's interpreter on FakeCuda tensors (``pytest_mmhash.oracle.driver`` sets
-``TRITON_INTERPRET=1`` on import; export it in the shell if anything may import triton earlier).
+``TRITON_INTERPRET=1`` before it imports sglang; export it in the shell if anything may import
+triton earlier).
 
 ``MMHASH_ORACLE_EXAMPLES`` sets the examples per test (default 25; the tox oracle envs use 500).
 """

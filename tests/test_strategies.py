@@ -15,7 +15,7 @@ from pytest_mmhash import UnhashableFeatureError, hash_feature
 from pytest_mmhash import features as F
 from pytest_mmhash import strategies as S
 from pytest_mmhash import versions as V
-from pytest_mmhash.schemes import cuda
+from pytest_mmhash.cuda import constants, emulation
 
 
 def _draws(strategy: st.SearchStrategy, n: int = 300) -> list:
@@ -216,16 +216,19 @@ def test_emulation_is_independent_of_block_and_chunk_boundaries(
     """Reblocking: the value must not depend on how many words a backend block holds (a multiple of
     8192) nor on how the front end chunks the bytes it reads."""
     expected = _hash_or_error(feature, version, device)
-    blocks = functools.partial(cuda.word_blocks, block_words=tiles * cuda.TILE_WORDS)
-    with mock.patch.object(cuda, "word_blocks", blocks), mock.patch.object(F, "CHUNK_BYTES", chunk):
+    blocks = functools.partial(emulation.word_blocks, block_words=tiles * constants.TILE_WORDS)
+    with (
+        mock.patch.object(emulation, "word_blocks", blocks),
+        mock.patch.object(F, "CHUNK_BYTES", chunk),
+    ):
         assert _hash_or_error(feature, version, device) == expected
 
 
 @pytest.mark.parametrize("version", ["0.4.6.post5", "0.4.10"])
 def test_xor_sums_wrap_across_blocks(version):
     """Per-block partial sums of arange(2 tiles) overflow int64 when added: the total must still wrap."""
-    x = torch.arange(2 * cuda.TILE_WORDS, dtype=torch.int32)
+    x = torch.arange(2 * constants.TILE_WORDS, dtype=torch.int32)
     expected = hash_feature(x, sglang_version=version, device="cuda").hash
-    blocks = functools.partial(cuda.word_blocks, block_words=cuda.TILE_WORDS)
-    with mock.patch.object(cuda, "word_blocks", blocks):
+    blocks = functools.partial(emulation.word_blocks, block_words=constants.TILE_WORDS)
+    with mock.patch.object(emulation, "word_blocks", blocks):
         assert hash_feature(x, sglang_version=version, device="cuda").hash == expected

@@ -1,4 +1,4 @@
-"""This project's own Triton kernels (pytest_mmhash.triton_kernels) against the numpy emulation and docs/spec.md §7.
+"""This project's own Triton kernels (pytest_mmhash.cuda.triton_kernels) against the numpy emulation and docs/spec.md §7.
 
 The kernels run in Triton's CPU interpreter inside a worker subprocess started with
 ``TRITON_INTERPRET=1``: the variable only works when set before triton is imported, and this test
@@ -26,16 +26,17 @@ from hypothesis import strategies as st
 
 from pytest_mmhash import UnhashableFeatureError
 from pytest_mmhash import versions as V
+from pytest_mmhash.cuda import emulation, on_device
+from pytest_mmhash.cuda.triton_kernels import SCHEMES
 from pytest_mmhash.features import plan_feature
-from pytest_mmhash.schemes import ByteStream, cuda, gpu
+from pytest_mmhash.schemes import ByteStream
 from pytest_mmhash.strategies import TILE_BYTES, byte_counts
-from pytest_mmhash.triton_kernels import SCHEMES
 
 needs_triton = pytest.mark.skipif(find_spec("triton") is None, reason="triton is not installed")
 EMULATION = {
-    "gpu-tile-fmix32": cuda.gpu_tile_fmix32,
-    "gpu-xor-int64": cuda.gpu_xor_int64,
-    "gpu-xor-int32": cuda.gpu_xor_int32,
+    "gpu-tile-fmix32": emulation.gpu_tile_fmix32,
+    "gpu-xor-int64": emulation.gpu_xor_int64,
+    "gpu-xor-int32": emulation.gpu_xor_int32,
 }
 
 _WORKER = textwrap.dedent(
@@ -43,7 +44,7 @@ _WORKER = textwrap.dedent(
     import os, pickle, sys
     assert os.environ["TRITON_INTERPRET"] == "1"
     import torch
-    from pytest_mmhash.triton_kernels import hash_words_triton
+    from pytest_mmhash.cuda.triton_kernels import hash_words_triton
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
@@ -181,7 +182,7 @@ _COMPILE = textwrap.dedent(
     import json, triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-    import pytest_mmhash.triton_kernels as K
+    import pytest_mmhash.cuda.triton_kernels as K
     ks = K._kernels()
     words = {"words_ptr": "*i32", "n_words": "i64"}
     cases = {
@@ -257,7 +258,7 @@ def test_kernels_module_imports_without_triton():
         sys.modules["triton"] = None  # any import of triton now fails
         import torch
         from pytest_mmhash import hash_feature
-        from pytest_mmhash import triton_kernels as K
+        from pytest_mmhash.cuda import triton_kernels as K
         assert not K.available()
         h = hash_feature(torch.arange(1000.0), sglang_version="0.5.23", device="cuda").hash
         try:
@@ -274,12 +275,12 @@ def test_kernels_module_imports_without_triton():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    assert int(out.stdout) == cuda.gpu_tile_fmix32(ByteStream.of(_bytes(torch.arange(1000.0))))
+    assert int(out.stdout) == emulation.gpu_tile_fmix32(ByteStream.of(_bytes(torch.arange(1000.0))))
 
 
 def test_import_touches_neither_triton_nor_cuda():
     code = (
-        "import sys, torch, pytest_mmhash, pytest_mmhash.schemes.gpu, pytest_mmhash.triton_kernels, "
+        "import sys, torch, pytest_mmhash, pytest_mmhash.cuda.on_device, pytest_mmhash.cuda.triton_kernels, "
         "pytest_mmhash.strategies; print('triton' in sys.modules, torch.cuda.is_initialized())"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -293,4 +294,4 @@ def test_import_touches_neither_triton_nor_cuda():
 def test_cpu_tensors_fall_back_to_emulation(scheme):
     """``device="cuda"`` on CPU tensors: the on-device hook declines, so the emulation is used."""
     plan = plan_feature(torch.arange(12.0), V.resolve("0.5.23"), "cuda")
-    assert gpu.try_hash_on_device(plan, scheme) is None
+    assert on_device.try_hash_on_device(plan, scheme) is None

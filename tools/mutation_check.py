@@ -1,8 +1,8 @@
 """Mutation check: every scheme constant or step, changed, must make at least one test fail.
 
-Each mutation edits one line of ``pytest_mmhash/schemes/{cuda,cpu,pad}.py`` in a temporary copy of
-the repository and runs the relevant tests there (stopping at the first failure). A mutation the
-tests do not notice ("SURVIVED") means the suite cannot tell that scheme detail from a wrong one.
+Each mutation edits one line of ``pytest_mmhash/cuda/{constants,emulation}.py`` or
+``pytest_mmhash/schemes/{cpu,pad}.py`` in a temporary copy of the repository and runs the relevant
+tests there (stopping at the first failure). A mutation the tests do not notice ("SURVIVED") means the suite cannot tell that scheme detail from a wrong one.
 
     python tools/mutation_check.py                 # CPU tests of the current interpreter
     python tools/mutation_check.py --oracle "$VENV/bin/python" \\
@@ -42,17 +42,18 @@ class Mutation:
     what: str
 
 
-C, P, D = (
-    "pytest_mmhash/schemes/cuda.py",
+K, C, P, D = (
+    "pytest_mmhash/cuda/constants.py",
+    "pytest_mmhash/cuda/emulation.py",
     "pytest_mmhash/schemes/cpu.py",
     "pytest_mmhash/schemes/pad.py",
 )
 MUTATIONS = (
-    Mutation(C, "TILE_WORDS = 8192", "TILE_WORDS = 4096", "tile size 8192 -> 4096 words"),
-    Mutation(C, "TILE_S1 = 0x243F6A88", "TILE_S1 = 0x243F6A89", "TILE_S1 +1"),
-    Mutation(C, "^ 0xDEADBEEF) & M32", "^ 0xDEADBEEE) & M32", "TILE_S2 derivation constant"),
-    Mutation(C, "TILE_A = 0x27D4EB2D", "TILE_A = 0x27D4EB2F", "TILE_A"),
-    Mutation(C, "TILE_B = 0x165667B1", "TILE_B = 0x165667B3", "TILE_B"),
+    Mutation(K, "TILE_WORDS = 8192", "TILE_WORDS = 4096", "tile size 8192 -> 4096 words"),
+    Mutation(K, "TILE_S1 = 0x243F6A88", "TILE_S1 = 0x243F6A89", "TILE_S1 +1"),
+    Mutation(K, "^ 0xDEADBEEF) & M32", "^ 0xDEADBEEE) & M32", "TILE_S2 derivation constant"),
+    Mutation(K, "TILE_A = 0x27D4EB2D", "TILE_A = 0x27D4EB2F", "TILE_A"),
+    Mutation(K, "TILE_B = 0x165667B1", "TILE_B = 0x165667B3", "TILE_B"),
     Mutation(C, "x *= np.uint32(0x85EBCA6B)", "x *= np.uint32(0x85EBCA6D)", "fmix32 multiplier 1"),
     Mutation(C, "x ^= x >> np.uint32(13)", "x ^= x >> np.uint32(12)", "fmix32 shift 13 -> 12"),
     Mutation(C, "_rotl32(i, 15)", "_rotl32(i, 14)", "lane-1 rotation 15 -> 14"),
@@ -74,11 +75,11 @@ MUTATIONS = (
         'carry += b"\\1" * (-len(carry) % 4)',
         "padding byte 0 -> 1",
     ),
-    Mutation(C, "x ^= x >> 30", "x ^= x >> 31", "splitmix64 shift 30 -> 31"),
-    Mutation(C, "0xBF58476D1CE4E5B9", "0xBF58476D1CE4E5B7", "splitmix64 multiplier 1"),
-    Mutation(C, "0x94D049BB133111EB", "0x94D049BB133111E9", "splitmix64 multiplier 2"),
-    Mutation(C, "XOR_P1 = 0x9E3779B185EBCA87", "XOR_P1 = 0x9E3779B185EBCA89", "xxHash PRIME64_1"),
-    Mutation(C, "XOR_P2 = 0xC2B2AE3D27D4EB4F", "XOR_P2 = 0xC2B2AE3D27D4EB51", "xxHash PRIME64_2"),
+    Mutation(K, "x ^= x >> 30", "x ^= x >> 31", "splitmix64 shift 30 -> 31"),
+    Mutation(K, "0xBF58476D1CE4E5B9", "0xBF58476D1CE4E5B7", "splitmix64 multiplier 1"),
+    Mutation(K, "0x94D049BB133111EB", "0x94D049BB133111E9", "splitmix64 multiplier 2"),
+    Mutation(K, "XOR_P1 = 0x9E3779B185EBCA87", "XOR_P1 = 0x9E3779B185EBCA89", "xxHash PRIME64_1"),
+    Mutation(K, "XOR_P2 = 0xC2B2AE3D27D4EB4F", "XOR_P2 = 0xC2B2AE3D27D4EB51", "xxHash PRIME64_2"),
     Mutation(C, "x ^= x >> np.int64(16)", "x ^= x >> np.int64(15)", "xor-int64 shift 16 -> 15"),
     Mutation(C, "x ^= x >> np.int32(13)", "x ^= x >> np.int32(12)", "xor-int32 shift 13 -> 12"),
     Mutation(

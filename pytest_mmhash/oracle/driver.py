@@ -4,9 +4,9 @@ Runs only inside a venv where real ``sglang`` is importable (``tools/install-sgl
 
 CUDA path without a GPU (spec §4): ``TRITON_INTERPRET=1`` must be in the environment before
 anything imports triton (sglang imports it at module level), because SGLang's Triton kernels are
-decorated when their module is imported.  Importing this module sets it when no real CUDA device
-is present and it is not already set; if triton was imported earlier the CUDA path is unreliable,
-so set the variable in the shell instead when in doubt.  Tensors are then wrapped in
+decorated when their module is imported.  The first call into SGLang sets it (before importing
+sglang) when no real CUDA device is present and it is not already set; if triton was imported
+earlier the CUDA path is unreliable, so set the variable in the shell instead when in doubt.  Tensors are then wrapped in
 :class:`FakeCuda`, a CPU tensor that claims ``is_cuda``, so SGLang takes its GPU branch and runs
 its own kernels in Triton's CPU interpreter.  With a real GPU, ``device="cuda"`` uses ``.cuda()``.
 
@@ -30,7 +30,12 @@ import numpy as np
 import torch
 
 _REAL_CUDA = torch.cuda.is_available()
-if not _REAL_CUDA and "TRITON_INTERPRET" not in os.environ:
+
+
+def _interpret_triton() -> None:
+    """Without a GPU, run SGLang's kernels in Triton's interpreter (before sglang imports triton)."""
+    if _REAL_CUDA or "TRITON_INTERPRET" in os.environ:
+        return
     if "triton" in sys.modules:
         print(
             "pytest_mmhash.oracle.driver: triton was imported before TRITON_INTERPRET=1 could be set;"
@@ -67,6 +72,7 @@ def _sglang() -> dict[str, Any]:
             "SGLANG_MM_SKIP_COMPUTE_HASH is set: SGLang would return random uuid4 hashes"
         )
 
+    _interpret_triton()
     apply_shims()
     if not _REAL_CUDA:  # 0.4.9.post5-0.4.10.post2 launch the kernel inside torch.cuda.device(...)
         torch.cuda.device = lambda d: contextlib.nullcontext()  # type: ignore[assignment,misc]

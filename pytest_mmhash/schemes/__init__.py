@@ -1,5 +1,6 @@
-"""Pure hash and pad schemes, one module per family: ``cpu`` (SHA-256 digests), ``cuda`` (CPU
-emulations of SGLang's Triton kernels), ``pad`` (hash -> pad values and hash modifiers).
+"""Pure hash and pad schemes: ``cpu`` (SHA-256 digests) and ``pad`` (hash -> pad values and hash
+modifiers), plus the :class:`ByteStream` every content scheme reads (the CUDA-path schemes live in
+:mod:`pytest_mmhash.cuda`, with the backends that run them).
 
 Schemes take a :class:`ByteStream` (the feature's logical bytes, in pieces) or an int, and know
 nothing about tensors, files or versions.

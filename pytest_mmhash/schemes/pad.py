@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import math
 
-M64 = (1 << 64) - 1
+from ..ints import M64
+
 PAD_SHIFT = 1_000_000
 WIDE_PAD_TAG = b"sglang-mm-wide-pad-v1"
 NS_TAG = b"multimodal-feature-v1"

@@ -1,4 +1,4 @@
-"""Hashing on a real CUDA device with this project's own Triton kernels (:mod:`..triton_kernels`).
+"""Hashing on a real CUDA device with this project's own Triton kernels (:mod:`.triton_kernels`).
 
 When a feature's tensors already live on a CUDA device, copying them to the host for the numpy
 emulation would cost more than hashing them where they are. This module concatenates them on the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import triton_kernels
+from . import triton_kernels
 
 
 def _all_on_cuda(tensors: tuple) -> bool:

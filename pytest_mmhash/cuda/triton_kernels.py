@@ -1,7 +1,7 @@
 """This project's own Triton kernels for SGLang's CUDA-path schemes, written from the spec (2.4-2.6).
 
 They are an independent second implementation beside the numpy emulation in
-:mod:`pytest_mmhash.schemes.cuda` (their constants are spelled out here again on purpose, so a
+:mod:`.emulation` (their constants are spelled out here again on purpose, so a
 typo in one cannot hide in the other), and they hash CUDA tensors where they already are.
 
 triton is imported on first use, never at import time. The kernels run on a CUDA device, or on
@@ -18,15 +18,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .errors import UnhashableFeatureError
-from .schemes.cuda import splitmix64_finalize, to_signed
+from ..errors import UnhashableFeatureError
+from ..ints import M32, to_signed
+from .constants import splitmix64_finalize
 
 TILE = "gpu-tile-fmix32"
 XOR64 = "gpu-xor-int64"
 XOR32 = "gpu-xor-int32"
 SCHEMES = (TILE, XOR64, XOR32)
-
-_M32 = 0xFFFFFFFF
 
 # Constants the kernels read. Compiled Triton only reads globals that are ``tl.constexpr``, so
 # _kernels() rebinds each of these names to one; host code never uses them.
@@ -235,7 +234,7 @@ def hash_words_triton(words: Any, scheme: str, nbytes: int) -> int:
     if n == 0:
         return 0
     if scheme == TILE:
-        nb = (4 * n) & _M32
+        nb = (4 * n) & M32
         nb_i32 = nb - (1 << 32) if nb >> 31 else nb  # passed as int32 bits; the kernel bitcasts
         tiles = _launch(kernel, w, -(-n // _TILE_WORDS), nb_i32, _TILE_WORDS, BLOCK)
         return splitmix64_finalize(sum(tiles))

@@ -3,7 +3,7 @@
 The bytes are read as little-endian 32-bit words in blocks (:func:`word_blocks`); each scheme sums
 a per-word (``gpu-xor-*``) or per-tile (``gpu-tile-fmix32``) value with wrapping arithmetic, so
 blocks can be processed in any order. The per-block maths lives in a backend: the numpy reference
-below, or a compiled one (:mod:`pytest_mmhash.schemes._compiled`) when available.
+below, or a compiled one (:mod:`.numba_backend`) when available.
 """
 
 from __future__ import annotations
@@ -14,31 +14,22 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import UnhashableFeatureError
-from . import ByteStream
-
-M32 = (1 << 32) - 1
-M64 = (1 << 64) - 1
-
-# gpu-tile-fmix32 constants (spec 2.6).
-TILE_WORDS = 8192
-TILE_S1 = 0x243F6A88
-TILE_S2 = ((0x243F6A88 * 0x9E3779B1) ^ 0xDEADBEEF) & M32
-TILE_A = 0x27D4EB2D
-TILE_B = 0x165667B1
-
-# gpu-xor-int64 / gpu-xor-int32 constants (spec 2.4, 2.5): xxHash64 primes.
-XOR_P1 = 0x9E3779B185EBCA87
-XOR_P2 = 0xC2B2AE3D27D4EB4F
-XOR_K = XOR_P1 ^ XOR_P2
+from ..ints import M32, to_signed
+from ..schemes import ByteStream
+from .constants import (
+    TILE_A,
+    TILE_B,
+    TILE_S1,
+    TILE_S2,
+    TILE_WORDS,
+    XOR_K,
+    XOR_P1,
+    XOR_P2,
+    splitmix64_finalize,
+)
 
 #: Words per block handed to a backend: a multiple of TILE_WORDS, 4 MiB of data.
 BLOCK_WORDS = 128 * TILE_WORDS
-
-
-def to_signed(x: int, bits: int) -> int:
-    """``x`` wrapped to a two's-complement integer of ``bits`` bits."""
-    x &= (1 << bits) - 1
-    return x - (1 << bits) if x >> (bits - 1) else x
 
 
 class Backend(Protocol):
@@ -114,9 +105,9 @@ class NumpyBackend:
 
 
 def _backend(nbytes: int) -> Backend:
-    from . import _compiled
+    from . import numba_backend
 
-    return _compiled.backend(nbytes) or NumpyBackend()
+    return numba_backend.backend(nbytes) or NumpyBackend()
 
 
 def word_blocks(
@@ -149,17 +140,6 @@ def word_blocks(
     if carry:
         carry += b"\0" * (-len(carry) % 4)
         yield start, np.frombuffer(bytes(carry), dtype="<u4")
-
-
-def splitmix64_finalize(x: int) -> int:
-    """The splitmix64 finaliser applied to the uint64 sum of tile values (spec 2.6)."""
-    x &= M64
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & M64
-    x ^= x >> 31
-    return x
 
 
 def gpu_tile_fmix32(stream: ByteStream) -> int:

@@ -1,6 +1,6 @@
-"""numba kernels for the CUDA-path schemes: the maths of :class:`cuda.NumpyBackend`, compiled.
+"""numba kernels for the CUDA-path schemes: the maths of :class:`.emulation.NumpyBackend`, compiled.
 
-Imported only by :func:`pytest_mmhash.schemes._compiled.backend` (numba is the optional ``fast``
+Imported only by :func:`.numba_backend.backend` (numba is the optional ``fast``
 extra). Each kernel handles one block on one core and releases the GIL, so the backend runs blocks
 on a thread pool. Kernels compile on first call and are cached on disk (``cache=True``) where numba
 finds a writable cache directory; elsewhere they compile once per process.
@@ -17,7 +17,8 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from .cuda import TILE_A, TILE_B, TILE_S1, TILE_S2, TILE_WORDS, XOR_K, XOR_P1, XOR_P2, to_signed
+from ..ints import to_signed
+from .constants import TILE_A, TILE_B, TILE_S1, TILE_S2, TILE_WORDS, XOR_K, XOR_P1, XOR_P2
 
 _A = np.uint32(TILE_A)
 _B = np.uint32(TILE_B)

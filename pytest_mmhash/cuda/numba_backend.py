@@ -1,4 +1,4 @@
-"""Optional compiled backend for :mod:`pytest_mmhash.schemes.cuda`: numba kernels on every core.
+"""Optional compiled backend for :mod:`.emulation`: numba kernels on every core.
 
 numba (``pip install pytest-mmhash[fast]``) is imported only when :func:`backend` is first asked
 for an input large enough to repay loading it; without numba the numpy reference is used. Blocks
@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-from .cuda import M32
+from ..ints import M32
 
 #: Inputs smaller than this use the numpy reference until numba is loaded: importing numba and
 #: loading the kernels from its disk cache takes ~0.2 s, what the numpy backend (0.7-1 GB/s) needs
@@ -44,7 +44,7 @@ def _readonly(words: np.ndarray) -> np.ndarray:
 
 
 class NumbaBackend:
-    """The :class:`cuda.Backend` protocol on the numba kernels (bit-exact with ``NumpyBackend``)."""
+    """The :class:`.emulation.Backend` protocol on the numba kernels (bit-exact with ``NumpyBackend``)."""
 
     def __init__(self, kernels: ModuleType) -> None:
         self._k = kernels
@@ -82,10 +82,10 @@ class NumbaBackend:
 @functools.cache
 def _numba_backend() -> NumbaBackend | None:
     try:
-        from . import _kernels
+        from . import numba_kernels
     except ImportError:
         return None
-    return NumbaBackend(_kernels)
+    return NumbaBackend(numba_kernels)
 
 
 def backend(nbytes: int = MIN_BYTES) -> NumbaBackend | None:
