@@ -1,5 +1,5 @@
 """The front end of SGLang's ``hash_feature``: what a feature is, which path hashes it, and which
-bytes that path reads (spec 2.0). It turns a feature into a :class:`Plan`; schemes do the rest.
+bytes that path reads (docs/spec.md §3). It turns a feature into a :class:`Plan`; schemes do the rest.
 
 torch and numpy are imported only when the feature is a tensor or an array.
 """
@@ -152,7 +152,7 @@ def _array_pieces(a: Any, dtype: Any = None) -> Iterator[memoryview]:
     hashed: list = []  # chunks whose pages can go once readers are past them
     for chunk in logical_chunks(a, max(1, CHUNK_BYTES // a.itemsize)):
         chunk_c = np.ascontiguousarray(chunk if dtype is None else chunk.astype(dtype, copy=False))
-        yield memoryview(chunk_c.reshape(-1).view(np.uint8))
+        yield chunk_c.reshape(-1).view(np.uint8).data
         if mm is not None:
             hashed.append(chunk)
             # The compiled CUDA-path backend keeps up to one chunk of blocks in flight on its

@@ -63,16 +63,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for opt, ini, kind, help_ in _OPTIONS:
         if kind == "bool":
             group.addoption(opt, action="store_true", default=None, help=help_)
+            parser.addini(ini, help_, type="bool", default=False)
         else:
             group.addoption(
                 opt, action="store", default=None, metavar=opt.split("-")[-1].upper(), help=help_
             )
-        parser.addini(
-            ini,
-            help_,
-            type="bool" if kind == "bool" else "string",
-            default=False if kind == "bool" else None,
-        )
+            parser.addini(ini, help_, type="string", default=None)
 
 
 @dataclass
@@ -154,18 +150,18 @@ def pytest_configure(config: pytest.Config) -> None:
     from .errors import MmhashError
 
     try:
-        config.stash[_RUN] = _start(s)
+        config.stash[_RUN] = _start(s, s.golden)
     except MmhashError as e:
         raise pytest.UsageError(str(e)) from None
 
 
-def _start(s: _Settings) -> _Run:
+def _start(s: _Settings, golden_dir: Path) -> _Run:
     """Load the manifest, pick the release to check (or record) and the implementation; refuse bad setups."""
     from . import golden
     from .errors import GoldenError
     from .implementations import resolve_impl
 
-    path = golden.manifest_path(s.golden)
+    path = golden.manifest_path(golden_dir)
     data = golden.read_bytes(path)
     manifest = golden.parse(data, path.parent, str(path))
     if s.update:

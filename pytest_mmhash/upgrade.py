@@ -99,7 +99,7 @@ def _hash_cause(feature: Any, b: Observed, a: Observed) -> Cause | None:
     hb, ha = b.value["hash"], a.value["hash"]
     if hb == ha:
         return None
-    sb, sa = b.schemes["hash"], a.schemes["hash"]
+    sb, sa = _scheme(b, "hash"), _scheme(a, "hash")
     if hb & M64 == ha & M64:
         return Cause(
             "mask64",
@@ -126,7 +126,7 @@ def _causes(feature: Any, b: Observed, a: Observed, old: str, new: str) -> tuple
             Cause("error", f"sglang {old} {verbs[0]}, sglang {new} {verbs[1]} ({err['error']})"),
         )
     out = [c for c in [_hash_cause(feature, b, a)] if c]
-    pb, pa = b.schemes["pad"], a.schemes["pad"]
+    pb, pa = _scheme(b, "pad"), _scheme(a, "pad")
     if pb != pa and b.value["pad_values"] != a.value["pad_values"]:
         out.append(Cause("pad-scheme", f"{pb} -> {pa}"))
     return tuple(out)
@@ -166,6 +166,13 @@ def upgrade_report(
 
 def _schemes(o: Observed) -> dict[str, Any] | None:
     return dict(o.schemes) if o.schemes else None
+
+
+def _scheme(o: Observed, part: str) -> str:
+    """The scheme id of ``part`` ("hash" or "pad") of an engine value (the engine always names them)."""
+    if o.schemes is None:
+        raise AssertionError("an engine value without scheme ids")
+    return str(o.schemes[part])
 
 
 # --------------------------------------------------------------------------- CLI

@@ -1,4 +1,4 @@
-"""Every released SGLang version and the hashing schemes each one uses (spec section 1.4).
+"""Every released SGLang version and the hashing schemes each one uses (docs/spec.md §2).
 
 The registry is data: a sorted table of release ranges, each naming its CPU content scheme, CUDA
 content scheme, pad scheme and value-relevant modifiers. :func:`resolve` turns a version string
@@ -32,7 +32,7 @@ RELEASES: tuple[str, ...] = tuple(
 )
 NEWEST = RELEASES[-1]
 
-# Scheme ids, as named in the spec.
+# Scheme ids, as named in docs/spec.md §2.3.
 PY_HASH_V0 = "py-hash-v0"
 PROCESSOR_PY_HASH = "processor-py-hash"
 SHA256_F32 = "sha256-f32"
@@ -161,7 +161,7 @@ def _parse(version: str) -> Version:
 
 
 @cache
-def _parsed_releases():
+def _parsed_releases() -> tuple[Version, ...]:
     return tuple(_parse(r) for r in RELEASES)
 
 

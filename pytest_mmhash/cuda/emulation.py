@@ -1,4 +1,4 @@
-"""CUDA-path content hashes: bit-exact CPU emulations of SGLang's Triton kernels (spec 2.4-2.6).
+"""CUDA-path content hashes: bit-exact CPU emulations of SGLang's Triton kernels (docs/spec.md §5).
 
 The bytes are read as little-endian 32-bit words in blocks (:func:`word_blocks`); each scheme sums
 a per-word (``gpu-xor-*``) or per-tile (``gpu-tile-fmix32``) value with wrapping arithmetic, so

@@ -13,6 +13,7 @@ Shifts are logical on unsigned values and arithmetic on signed ones, as in the n
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numba
 import numpy as np
@@ -32,14 +33,16 @@ _P2_32 = np.int32(to_signed(XOR_P2, 32))
 _K_32 = np.int32(to_signed(XOR_K, 32))
 
 
-def _jit(**options: object) -> Callable[[Callable], Callable]:
-    """``numba.njit(cache=True, **options)``, without the disk cache where none is writable."""
+def _jit(
+    *, inline: Literal["never", "always"] = "never", nogil: bool = False
+) -> Callable[[Callable], Callable]:
+    """``numba.njit(cache=True, ...)``, without the disk cache where none is writable."""
 
     def wrap(fn: Callable) -> Callable:
         try:
-            return numba.njit(cache=True, **options)(fn)
+            return numba.njit(cache=True, inline=inline, nogil=nogil)(fn)
         except RuntimeError:  # "no locator available": no writable cache directory anywhere
-            return numba.njit(**options)(fn)
+            return numba.njit(inline=inline, nogil=nogil)(fn)
 
     return wrap
 

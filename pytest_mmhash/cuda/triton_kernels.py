@@ -1,4 +1,4 @@
-"""This project's own Triton kernels for SGLang's CUDA-path schemes, written from the spec (2.4-2.6).
+"""This project's own Triton kernels for SGLang's CUDA-path schemes, written from docs/spec.md §5.
 
 They are an independent second implementation beside the numpy emulation in
 :mod:`.emulation` (their constants are spelled out here again on purpose, so a
@@ -30,7 +30,7 @@ SCHEMES = (TILE, XOR64, XOR32)
 # Constants the kernels read. Compiled Triton only reads globals that are ``tl.constexpr``, so
 # _kernels() rebinds each of these names to one; host code never uses them.
 
-# gpu-tile-fmix32 (spec 2.6). Triton types a Python int literal below 2^31 as int32 and one in
+# gpu-tile-fmix32 (docs/spec.md §5.4). Triton types a Python int literal below 2^31 as int32 and one in
 # [2^31, 2^32) as uint32; combined with uint32 tensors, every step below is uint32 wrap.
 _TILE_WORDS = 8192
 _TILE_S1 = 0x243F6A88
@@ -40,12 +40,12 @@ _TILE_B = 0x165667B1
 _FMIX_C1 = 0x85EBCA6B
 _FMIX_C2 = 0xC2B2AE35
 
-# gpu-xor-int64 (spec 2.4): xxHash64 primes read as signed int64 (so Triton types them int64).
+# gpu-xor-int64 (docs/spec.md §5.2): xxHash64 primes read as signed int64 (so Triton types them int64).
 _X64_P1 = -7046029288634856825  # 0x9E3779B185EBCA87
 _X64_P2 = -4417276706812531889  # 0xC2B2AE3D27D4EB4F
 _X64_K = 6666971822409327048  # P1 ^ P2
 
-# gpu-xor-int32 (spec 2.5): Triton 3.2.0 kept the low 32 bits of those constants, as int32. Here they
+# gpu-xor-int32 (docs/spec.md §5.3): Triton 3.2.0 kept the low 32 bits of those constants, as int32. Here they
 # are in-range int32 literals from the start, so every Triton version computes the same int32 wrap.
 _X32_P1 = -2048144761  # 0x85EBCA87
 _X32_P2 = 668265295  # 0x27D4EB4F
@@ -91,7 +91,7 @@ def available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def _fmix32_py(x):
+def _fmix32_py(x: tl.tensor) -> tl.tensor:
     """murmur3 fmix32 on uint32 (logical shifts, wrapping multiplies)."""
     x ^= x >> 16
     x = x * _FMIX_C1
@@ -101,14 +101,19 @@ def _fmix32_py(x):
     return x
 
 
-def _rotl32_py(x, r: tl.constexpr):
+def _rotl32_py(x: tl.tensor, r: tl.constexpr) -> tl.tensor:
     """Rotate a uint32 left by ``r`` bits."""
     return (x << r) | (x >> (32 - r))
 
 
 def _tile_kernel_py(
-    words_ptr, tiles_ptr, n_words, nb, TILE_WORDS: tl.constexpr, BLOCK: tl.constexpr
-):
+    words_ptr: tl.tensor,
+    tiles_ptr: tl.tensor,
+    n_words: tl.tensor,
+    nb: tl.tensor,
+    TILE_WORDS: tl.constexpr,
+    BLOCK: tl.constexpr,
+) -> None:
     """One program per tile: T = fmix32(sum k1 ^ NB) << 32 | fmix32(sum k2 ^ NB), stored as int64 bits."""
     base = tl.program_id(0).to(tl.int64) * TILE_WORDS
     acc1 = tl.zeros([BLOCK], dtype=tl.uint64)
@@ -129,7 +134,9 @@ def _tile_kernel_py(
     tl.store(tiles_ptr + tl.program_id(0), t.to(tl.int64, bitcast=True))
 
 
-def _xor64_kernel_py(words_ptr, sums_ptr, n_words, BLOCK: tl.constexpr):
+def _xor64_kernel_py(
+    words_ptr: tl.tensor, sums_ptr: tl.tensor, n_words: tl.tensor, BLOCK: tl.constexpr
+) -> None:
     """One program per block: the wrapping int64 sum of the gpu-xor-int64 per-word values."""
     idx = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = idx < n_words
@@ -142,7 +149,9 @@ def _xor64_kernel_py(words_ptr, sums_ptr, n_words, BLOCK: tl.constexpr):
     tl.store(sums_ptr + tl.program_id(0), tl.sum(tl.where(mask, x, 0), axis=0))
 
 
-def _xor32_kernel_py(words_ptr, sums_ptr, n_words, BLOCK: tl.constexpr):
+def _xor32_kernel_py(
+    words_ptr: tl.tensor, sums_ptr: tl.tensor, n_words: tl.tensor, BLOCK: tl.constexpr
+) -> None:
     """One program per block: the exact int64 sum of the int32-wrapped gpu-xor-int32 values."""
     idx = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = idx < n_words

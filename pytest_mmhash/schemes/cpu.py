@@ -1,4 +1,4 @@
-"""CPU-path content hashes: the first 8 bytes of SHA-256, read big-endian (spec 2.2, 2.3).
+"""CPU-path content hashes: the first 8 bytes of SHA-256, read big-endian (docs/spec.md §4).
 
 ``sha256-f32`` and ``sha256-raw`` share this digest; they differ only in which bytes the front end
 feeds it (promoted and bf16-widened vs each part's raw bytes), see :mod:`pytest_mmhash.features`.

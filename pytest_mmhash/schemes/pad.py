@@ -1,4 +1,4 @@
-"""Hash -> pad value(s), and the modifiers applied to item hashes (spec 2.7, 2.8).
+"""Hash -> pad value(s), and the modifiers applied to item hashes (docs/spec.md §6).
 
 All functions take and return Python ints (and bytes for identities); none knows about versions.
 """
