@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import GoldenError, MmhashError, UnhashableFeatureError
-from .golden import M64, Diagnosis, Entry, Manifest, Recorded, diagnose, is_int
+from .golden.model import Entry, Manifest, Recorded
+from .golden.store import Diagnosis, diagnose
+from .golden.validation import is_int
+from .ints import hex64
 
 # --------------------------------------------------------------------------- implementations
 
@@ -60,7 +63,7 @@ class Impl:
 def _from_mmhash(m: Any) -> Observed:
     pads = [int(p) for p in m.pad_values]
     return Observed(
-        {"hash": int(m.hash), "hex": format(int(m.hash) & M64, "016x"), "pad_values": pads},
+        {"hash": int(m.hash), "hex": hex64(int(m.hash)), "pad_values": pads},
         dict(m.schemes),
     )
 
@@ -115,7 +118,7 @@ def real_sglang() -> tuple[Impl, str]:
         return Observed(
             {
                 "hash": v["hash"],
-                "hex": format(v["hash"] & M64, "016x"),
+                "hex": hex64(v["hash"]),
                 "pad_values": list(v["pad_values"]),
             }
         )
@@ -125,7 +128,7 @@ def real_sglang() -> tuple[Impl, str]:
 
 def _callable_result(name: str, r: Any) -> Observed:
     if is_int(r):
-        return Observed({"hash": r, "hex": format(r & M64, "016x")})
+        return Observed({"hash": r, "hex": hex64(r)})
     if hasattr(r, "pad_values") and hasattr(r, "hash") and hasattr(r, "schemes"):
         return _from_mmhash(r)
     if isinstance(r, Mapping):
@@ -133,7 +136,7 @@ def _callable_result(name: str, r: Any) -> Observed:
         if "error" in d and isinstance(d["error"], str) and set(d) == {"error"}:
             return Observed(d)
         if is_int(d.get("hash")) and set(d) <= {"hash", "hex", "pad_values"}:
-            out = {"hash": d["hash"], "hex": format(d["hash"] & M64, "016x")}
+            out = {"hash": d["hash"], "hex": hex64(d["hash"])}
             if "pad_values" in d:
                 out["pad_values"] = [int(p) for p in d["pad_values"]]
             return Observed(out)

@@ -87,13 +87,13 @@ class _Run:
     """Per-session state of a golden run (kept in ``config.stash``)."""
 
     settings: _Settings
-    manifest: Any  # golden.Manifest
+    manifest: Any  # golden.model.Manifest
     manifest_bytes: bytes
     release: str
     impl: Any  # implementations.Impl
     recorded: list = field(
         default_factory=list
-    )  # golden.Recorded, this process or collected from workers
+    )  # golden.model.Recorded, this process or collected from workers
     crashed_workers: int = 0
     report: list[str] = field(default_factory=list)
 
@@ -157,13 +157,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _start(s: _Settings, golden_dir: Path) -> _Run:
     """Load the manifest, pick the release to check (or record) and the implementation; refuse bad setups."""
-    from . import golden
     from .errors import GoldenError
+    from .golden import store, validation
     from .implementations import resolve_impl
 
-    path = golden.manifest_path(golden_dir)
-    data = golden.read_bytes(path)
-    manifest = golden.parse(data, path.parent, str(path))
+    path = store.manifest_path(golden_dir)
+    data = store.read_bytes(path)
+    manifest = validation.parse(data, path.parent, str(path))
     if s.update:
         impl, release = _recorder(s, manifest)
     else:
@@ -245,16 +245,16 @@ class GoldenFile(pytest.File):
 
     def collect(self) -> list[pytest.Item]:
         """Build the items from the manifest loaded at configure time."""
-        from . import golden
+        from .golden import model, store
 
         run = self.config.stash[_RUN]
         items: list[pytest.Item] = [
             GoldenItem.from_parent(self, name=f"{e.id}[{d}]", entry_id=e.id, device=d)
-            for e, d in golden.iter_items(run.manifest)
+            for e, d in model.iter_items(run.manifest)
         ]
         items += [
             UnlistedFileItem.from_parent(self, name=f"unlisted[{f}]", file=f)
-            for f in golden.unlisted_files(run.manifest)
+            for f in store.unlisted_files(run.manifest)
         ]
         return items
 
@@ -367,7 +367,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         return
     import json
 
-    from .golden import Recorded
+    from .golden.model import Recorded
 
     payload = getattr(node, "workeroutput", {}).get("mmhash_recorded")
     run.recorded += [Recorded.from_json(d) for d in json.loads(payload or "[]")]
@@ -389,8 +389,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _flush(run: _Run, interrupted: bool) -> str:
     """Merge the recorded values into the manifest and write it once; a summary line."""
-    from . import golden
     from .errors import GoldenError
+    from .golden import model, store
 
     path = run.manifest.path
     if interrupted or run.crashed_workers:
@@ -400,15 +400,15 @@ def _flush(run: _Run, interrupted: bool) -> str:
             else f"{run.crashed_workers} xdist worker(s) crashed"
         )
         raise GoldenError(f"{why}; {path} is unchanged (nothing is written from a partial run)")
-    if golden.read_bytes(path) != run.manifest_bytes:
+    if store.read_bytes(path) != run.manifest_bytes:
         raise GoldenError(f"{path} changed on disk during the run; not overwriting it")
     pin = run.release if run.settings.repin else None
-    prov = {run.release: golden.current_provenance(run.release)}
-    new = golden.record_values(run.manifest, run.recorded, prov, pin)
-    changed = golden.changed_count(run.manifest, new)
+    prov = {run.release: store.current_provenance(run.release)}
+    new = store.record_values(run.manifest, run.recorded, prov, pin)
+    changed = model.changed_count(run.manifest, new)
     if not changed and pin in (None, run.manifest.pin):
         return f"mmhash: {len(run.recorded)} values recorded from real sglang {run.release}; all already in {path}"
-    golden.write_manifest(new)
+    store.write_manifest(new)
     return (
         f"mmhash: recorded {len(run.recorded)} values from real sglang {run.release} into {path}: "
         f"{changed} new or changed" + (f"; pin is now {run.release}" if pin else "")
@@ -496,6 +496,6 @@ def mmhash_golden(request: pytest.FixtureRequest) -> Any:
             "the mmhash_golden fixture needs --mmhash-golden DIR (or the mmhash_golden ini key)",
             pytrace=False,
         )
-    from .golden import load_manifest
+    from .golden.store import load_manifest
 
     return load_manifest(s.golden)

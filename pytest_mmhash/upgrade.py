@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import MmhashError
-from .golden import DEVICES, M64, Manifest, iter_items, load_manifest
+from .golden.model import DEVICES, Manifest, iter_items
+from .golden.store import load_manifest
 from .implementations import Observed, describe, resolve_impl
+from .ints import M64
 from .versions import SHA256_F32, SHA256_RAW
 
 CAUSES = ("content-scheme", "feature-dependent", "pad-scheme", "mask64", "error")

@@ -27,7 +27,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pytest_mmhash import GoldenError, MmhashError, hash_feature
-from pytest_mmhash import golden as G
+from pytest_mmhash.golden import model as GM
+from pytest_mmhash.golden import store as GS
+from pytest_mmhash.golden import validation as GV
 from pytest_mmhash.loaders import iter_features
 
 FORMATS = ("pt", "pt-legacy", "npy", "npz", "npz-stored", "safetensors", "png", "jpg")
@@ -308,8 +310,8 @@ def _good_manifest() -> dict:
         for i in range(2)
     ]
     return {
-        "format": G.FORMAT,
-        "format_version": G.FORMAT_VERSION,
+        "format": GM.FORMAT,
+        "format_version": GM.FORMAT_VERSION,
         "pin": "0.5.23",
         "provenance": {"0.5.23": prov},
         "entries": entries,
@@ -395,7 +397,7 @@ def manifest_texts(draw) -> str:
 def test_golden_json_mutations(workdir, text):
     """Manifests with missing fields, wrong types and odd JSON tokens: only GoldenError escapes."""
     try:
-        G.parse(text, workdir)
+        GV.parse(text, workdir)
     except GoldenError as e:
         assert "\n" not in str(e).strip(), e
 
@@ -406,13 +408,13 @@ def test_golden_text_mutations(workdir, data):
     """Manifest files with flipped, cut or inserted bytes (invalid UTF-8 included): only GoldenError escapes."""
     folder = workdir / f"golden{next(_names)}"
     folder.mkdir()
-    (folder / G.MANIFEST_NAME).write_bytes(data)
+    (folder / GM.MANIFEST_NAME).write_bytes(data)
     try:
-        G.load_manifest(folder)
+        GS.load_manifest(folder)
     except GoldenError:
         pass
     finally:
-        (folder / G.MANIFEST_NAME).unlink()
+        (folder / GM.MANIFEST_NAME).unlink()
         folder.rmdir()
 
 
@@ -422,5 +424,5 @@ def test_valid_inputs_pass_the_checks(workdir, tmp_path):
         path = _write(workdir, EXT[fmt], VALID[fmt])
         assert list(iter_features(path)), fmt
         check_file(path)
-    (tmp_path / G.MANIFEST_NAME).write_text(json.dumps(GOOD))
-    G.load_manifest(tmp_path)
+    (tmp_path / GM.MANIFEST_NAME).write_text(json.dumps(GOOD))
+    GS.load_manifest(tmp_path)

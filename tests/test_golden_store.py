@@ -14,9 +14,11 @@ import torch
 from fakes import FakeDriver
 
 from pytest_mmhash import MMHash, UnhashableFeatureError, hash_feature, implementations
-from pytest_mmhash import golden as G
 from pytest_mmhash.equality import assert_mmhash_equal, feature_difference
 from pytest_mmhash.errors import GoldenError
+from pytest_mmhash.golden import model as GM
+from pytest_mmhash.golden import store as GS
+from pytest_mmhash.golden import validation as GV
 from pytest_mmhash.implementations import (
     Impl,
     Observed,
@@ -53,19 +55,21 @@ def store(tmp_path: Path) -> Path:
     torch.save(torch.arange(7, dtype=torch.bfloat16), tmp_path / "features/b.pt")
     np.save(tmp_path / "features/n.npy", np.arange(12, dtype=np.uint8))
     entries = [
-        G.make_entry(tmp_path, i, f)
+        GS.make_entry(tmp_path, i, f)
         for i, f in (("b", "features/b.pt"), ("a", "features/a.pt"), ("n", "features/n.npy"))
     ]
-    m = G.new_manifest(tmp_path, "0.5.23", entries)
+    m = GS.new_manifest(tmp_path, "0.5.23", entries)
     feats = {
         "a": torch.arange(10, dtype=torch.float32),
         "b": torch.arange(7, dtype=torch.bfloat16),
         "n": np.arange(12, dtype=np.uint8),
     }
     ups = [
-        G.Recorded(i, "0.5.23", d, _value(x, device=d)) for i, x in feats.items() for d in G.DEVICES
+        GM.Recorded(i, "0.5.23", d, _value(x, device=d))
+        for i, x in feats.items()
+        for d in GM.DEVICES
     ]
-    G.write_manifest(G.record_values(m, ups, {"0.5.23": PROV}))
+    GS.write_manifest(GS.record_values(m, ups, {"0.5.23": PROV}))
     return tmp_path
 
 
@@ -75,7 +79,7 @@ def _data(store: Path) -> dict:
 
 def _problems(data: dict, root: Path) -> str:
     with pytest.raises(GoldenError) as ei:
-        G.validate(data, root, "m.json")
+        GV.validate(data, root, "m.json")
     return str(ei.value)
 
 
@@ -83,14 +87,14 @@ def _problems(data: dict, root: Path) -> str:
 
 
 def test_project_manifest_validates():
-    m = G.load_manifest(PROJECT_GOLDEN)
-    assert len(m.entries) * len(G.DEVICES) >= 48
-    assert not G.missing_files(m) and not G.unlisted_files(m)
-    assert all(G.content_sha256(m.root / e.file) == e.sha256 for e in m.entries)
+    m = GS.load_manifest(PROJECT_GOLDEN)
+    assert len(m.entries) * len(GM.DEVICES) >= 48
+    assert not GS.missing_files(m) and not GS.unlisted_files(m)
+    assert all(GS.content_sha256(m.root / e.file) == e.sha256 for e in m.entries)
 
 
 def test_load_round_trip(store: Path):
-    m = G.load_manifest(store)
+    m = GS.load_manifest(store)
     assert m.ids == ("a", "b", "n") and m.pin == "0.5.23" and m.releases() == ("0.5.23",)
     assert m["b"].value("0.5.23", "cpu") == _value(torch.arange(7, dtype=torch.bfloat16))
     assert m["a"].value("0.5.9", "cpu") is None
@@ -205,18 +209,18 @@ def test_every_problem_is_reported_at_once(store: Path):
 def test_unparseable_manifests(tmp_path: Path, text: str, message: str):
     (tmp_path / "manifest.json").write_text(text)
     with pytest.raises(GoldenError, match=message):
-        G.load_manifest(tmp_path)
+        GS.load_manifest(tmp_path)
 
 
 def test_non_utf8_manifest(tmp_path: Path):
     (tmp_path / "manifest.json").write_bytes(b"\x80{}")
     with pytest.raises(GoldenError, match="not UTF-8"):
-        G.load_manifest(tmp_path)
+        GS.load_manifest(tmp_path)
 
 
 def test_missing_manifest(tmp_path: Path):
     with pytest.raises(GoldenError, match="no golden manifest here"):
-        G.load_manifest(tmp_path)
+        GS.load_manifest(tmp_path)
 
 
 def test_symlink_escaping_the_golden_dir_is_refused(store: Path, tmp_path_factory):
@@ -224,7 +228,7 @@ def test_symlink_escaping_the_golden_dir_is_refused(store: Path, tmp_path_factor
     torch.save(torch.ones(2), outside)
     (store / "features/a.pt").unlink()
     (store / "features/a.pt").symlink_to(outside)
-    m = G.load_manifest(store)
+    m = GS.load_manifest(store)
     with pytest.raises(GoldenError, match="resolves outside"):
         m.load("a")
 
@@ -238,7 +242,7 @@ def test_write_is_canonical_and_keeps_the_mode(store: Path):
     data = _data(store)
     data["entries"].reverse()
     path.write_text(json.dumps(data))  # not canonical, unsorted entries
-    G.write_manifest(G.load_manifest(store))
+    GS.write_manifest(GS.load_manifest(store))
     text = path.read_text()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     assert [e["id"] for e in json.loads(text)["entries"]] == ["a", "b", "n"]
@@ -255,42 +259,42 @@ def test_failed_write_leaves_old_file_and_no_temp(store: Path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        G.write_manifest(G.load_manifest(store))
+        GS.write_manifest(GS.load_manifest(store))
     assert path.read_bytes() == before
     assert not [p for p in store.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_record_values_merges(store: Path):
-    m = G.load_manifest(store)
+    m = GS.load_manifest(store)
     ups = [
-        G.Recorded(
+        GM.Recorded(
             "a", "0.5.9", "cpu", {"hash": 1, "hex": "0000000000000001", "pad_values": [1000001]}
         ),
-        G.Recorded(
+        GM.Recorded(
             "a", "0.5.9", "cpu", {"hash": 2, "hex": "0000000000000002", "pad_values": [1000002]}
         ),
-        G.Recorded("b", "0.5.23", "cpu", {"error": "TypeError: boom"}),
+        GM.Recorded("b", "0.5.23", "cpu", {"error": "TypeError: boom"}),
     ]
-    new = G.record_values(m, ups, {"0.5.9": {**PROV, "sglang": "0.5.9"}}, pin="0.5.9")
+    new = GS.record_values(m, ups, {"0.5.9": {**PROV, "sglang": "0.5.9"}}, pin="0.5.9")
     assert new.pin == "0.5.9" and new.releases() == ("0.5.9", "0.5.23")
     assert new["a"].value("0.5.9", "cpu")["hash"] == 2  # later wins
     assert new["a"].value("0.5.23", "cpu") == m["a"].value("0.5.23", "cpu")  # others kept
     assert new["b"].value("0.5.23", "cpu") == {"error": "TypeError: boom"}
-    assert G.changed_count(m, new) == 2
+    assert GM.changed_count(m, new) == 2
     assert m["b"].value("0.5.23", "cpu") != {"error": "TypeError: boom"}  # the input is not mutated
 
 
 @pytest.mark.parametrize(
     "update,message",
     [
-        (G.Recorded("zz", "0.5.23", "cpu", {"error": "TypeError: x"}), "unknown entry 'zz'"),
-        (G.Recorded("a", "0.5.23", "cpu", {"hash": 1}), "keys must be hash, hex, pad_values"),
-        (G.Recorded("a", "0.5.9", "cpu", {"error": "TypeError: x"}), "no provenance"),
+        (GM.Recorded("zz", "0.5.23", "cpu", {"error": "TypeError: x"}), "unknown entry 'zz'"),
+        (GM.Recorded("a", "0.5.23", "cpu", {"hash": 1}), "keys must be hash, hex, pad_values"),
+        (GM.Recorded("a", "0.5.9", "cpu", {"error": "TypeError: x"}), "no provenance"),
     ],
 )
 def test_record_values_refuses_bad_updates(store: Path, update, message):
     with pytest.raises(GoldenError, match=message):
-        G.record_values(G.load_manifest(store), [update])
+        GS.record_values(GS.load_manifest(store), [update])
 
 
 # ------------------------------------------------------------------ files and diagnosis
@@ -299,7 +303,7 @@ def test_record_values_refuses_bad_updates(store: Path, update, message):
 def test_content_sha256(tmp_path: Path):
     p = tmp_path / "f"
     p.write_bytes(b"x" * (3 << 20))
-    assert G.content_sha256(p) == hashlib.sha256(p.read_bytes()).hexdigest()
+    assert GS.content_sha256(p) == hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def test_unlisted_and_missing_files(store: Path):
@@ -307,31 +311,31 @@ def test_unlisted_and_missing_files(store: Path):
     (store / "README.md").write_text("docs")
     (store / ".manifest.json.123.tmp").write_text("{}")
     (store / "features/n.npy").unlink()
-    m = G.load_manifest(store)
-    assert G.unlisted_files(m) == ["features/extra.pt"]
-    assert [e.id for e in G.missing_files(m)] == ["n"]
+    m = GS.load_manifest(store)
+    assert GS.unlisted_files(m) == ["README.md", "features/extra.pt"]  # docs live elsewhere
+    assert [e.id for e in GS.missing_files(m)] == ["n"]
 
 
 def test_diagnose(store: Path):
-    m = G.load_manifest(store)
-    assert not G.diagnose(m, m["a"]).bytes_changed
-    assert "hash scheme/implementation changed" in G.diagnose(m, m["a"]).detail
+    m = GS.load_manifest(store)
+    assert not GS.diagnose(m, m["a"]).bytes_changed
+    assert "hash scheme/implementation changed" in GS.diagnose(m, m["a"]).detail
     data = bytearray((store / "features/a.pt").read_bytes())
     data[-30] ^= 1
     (store / "features/a.pt").write_bytes(bytes(data))
-    d = G.diagnose(m, m["a"])
+    d = GS.diagnose(m, m["a"])
     assert d.bytes_changed and d.summary == "the feature bytes changed"
     (store / "features/a.pt").unlink()
-    assert G.diagnose(m, m["a"]).summary == "the feature file is missing"
+    assert GS.diagnose(m, m["a"]).summary == "the feature file is missing"
 
 
 # ------------------------------------------------------------------ implementations and checks
 
 
 def test_engine_checks_pass_and_errors_match(store: Path):
-    m = G.load_manifest(store)
+    m = GS.load_manifest(store)
     engine = resolve_impl("engine")
-    assert all(check_entry(m, e, "0.5.23", d, engine).problem is None for e, d in G.iter_items(m))
+    assert all(check_entry(m, e, "0.5.23", d, engine).problem is None for e, d in GM.iter_items(m))
     assert matches(
         {"error": "TypeError: x"}, Observed({"error": "UnhashableFeatureError: y"}, any_error=True)
     )
@@ -340,7 +344,7 @@ def test_engine_checks_pass_and_errors_match(store: Path):
 
 
 def test_check_reports_a_changed_value(store: Path):
-    m = G.load_manifest(store)
+    m = GS.load_manifest(store)
     fake = Impl(
         "fake",
         "callable",
@@ -381,14 +385,14 @@ def sample_callable_bad(feature, *, sglang_version, device):
     "name", ["sample_callable_int", "sample_callable_mmhash", "sample_callable_dict"]
 )
 def test_callable_impl_contract(store: Path, name: str):
-    m = G.load_manifest(store)
+    m = GS.load_manifest(store)
     impl = resolve_impl(f"{__name__}:{name}")
     assert impl.kind == "callable"
-    assert all(check_entry(m, e, "0.5.23", d, impl).problem is None for e, d in G.iter_items(m))
+    assert all(check_entry(m, e, "0.5.23", d, impl).problem is None for e, d in GM.iter_items(m))
 
 
 def test_callable_impl_errors(store: Path):
-    m = G.load_manifest(store)
+    m = GS.load_manifest(store)
     with pytest.raises(GoldenError, match="the contract is an int hash"):
         resolve_impl(f"{__name__}:sample_callable_bad")(m.load("a"), "0.5.23", "cpu")
     with pytest.raises(GoldenError, match="cannot import module"):
@@ -433,7 +437,7 @@ def test_recording_impl_rules(monkeypatch, installed, target, pin, repin, ok):
 
 def test_record_entry_refuses_changed_bytes(store: Path, monkeypatch):
     monkeypatch.setattr(implementations, "_real_sglang_driver", lambda: FakeDriver())
-    m = G.load_manifest(store)
+    m = GS.load_manifest(store)
     impl, release = recording_impl(None, m.pin, False)
     assert record_entry(m, m["b"], release, "cuda", impl).value == m["b"].value(release, "cuda")
     (store / "features/b.pt").write_bytes((store / "features/b.pt").read_bytes() + b"\0")
@@ -471,3 +475,67 @@ def test_assert_mmhash_equal_forms():
     with pytest.raises(ValueError, match="not a 64-bit hex"):
         assert_mmhash_equal(x, "xyz")
     assert isinstance(m, MMHash)
+
+
+# ------------------------------------------------------------------ entries and the one writer
+
+
+def test_add_and_remove_entry(store: Path):
+    m = GS.load_manifest(store)
+    torch.save(torch.ones(3), store / "features/c.pt")
+    added = GS.add_entry(m, GS.make_entry(store, "c", "features/c.pt", kind="edge-case"))
+    assert added.ids == ("a", "b", "c", "n") and added["c"].values == {}
+    assert added["a"].values == m["a"].values  # the others keep their recorded values
+    with pytest.raises(GoldenError, match="duplicate of entries"):
+        GS.add_entry(added, GS.make_entry(store, "c", "features/a.pt"))
+    with pytest.raises(GoldenError, match="same file and key"):
+        GS.add_entry(added, GS.make_entry(store, "d", "features/c.pt"))
+    removed = GS.remove_entry(added, "a")
+    assert removed.ids == ("b", "c", "n")
+    with pytest.raises(GoldenError, match="no entry 'zz' to remove"):
+        GS.remove_entry(removed, "zz")
+    assert GS.load_manifest(store) == m  # nothing written: they return new manifests
+
+
+def test_replace_entries_keeps_values_only_for_unchanged_bytes(store: Path):
+    m = GS.load_manifest(store)
+    torch.save(torch.arange(10, dtype=torch.float64), store / "features/a.pt")
+    fresh = [GS.make_entry(store, e.id, e.file, e.key, e.kind, e.description) for e in m.entries]
+    new, dropped = GS.replace_entries(m, fresh)
+    assert dropped == ["a"]
+    assert new["a"].values == {} and new["a"].sha256 != m["a"].sha256
+    assert new["b"].values == m["b"].values and new["n"].values == m["n"].values
+    assert (new.pin, new.provenance) == (m.pin, m.provenance)
+    shrunk, dropped = GS.replace_entries(m, fresh[1:])
+    assert shrunk.ids == ("b", "n") and dropped == []
+
+
+def test_write_atomic_keeps_the_mode_and_leaves_no_temp_file(tmp_path: Path):
+    target = tmp_path / "x.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    GS.write_atomic(target, "new ✓\n")
+    assert target.read_text(encoding="utf-8") == "new ✓\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_the_committed_manifest_is_what_the_one_writer_writes():
+    path = PROJECT_GOLDEN / "manifest.json"
+    assert GS.dumps(GS.load_manifest(PROJECT_GOLDEN)) == path.read_text(encoding="utf-8")
+
+
+def test_only_the_model_spells_the_manifest_format():
+    """One writer of the format: no other file of the package, tools or benchmarks builds the
+    manifest's top-level object (its format id, or a ``"format_version": ...`` key)."""
+    repo = PROJECT_GOLDEN.parent
+    spellers = sorted(
+        p.relative_to(repo).as_posix()
+        for folder in ("pytest_mmhash", "tools", "benchmarks")
+        for p in (repo / folder).rglob("*.py")
+        if any(
+            s in p.read_text(encoding="utf-8")
+            for s in ('"pytest-mmhash-golden"', '"format_version":')
+        )
+    )
+    assert spellers == ["pytest_mmhash/golden/model.py"]

@@ -23,8 +23,10 @@ import pytest
 import torch
 from fakes import FakeDriver
 
-from pytest_mmhash import golden as G
 from pytest_mmhash import hash_feature, implementations
+from pytest_mmhash.golden import model as GM
+from pytest_mmhash.golden import store as GS
+from pytest_mmhash.golden import validation as GV
 
 PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 NO_CUDA = not torch.cuda.is_available()
@@ -68,14 +70,14 @@ def make_golden(root: Path, extra: int = 0) -> Path:
     for i in range(extra):
         files[f"x{i:03d}"] = f"features/x{i:03d}.pt"
         torch.save(torch.rand(3 + i, generator=gen), root / files[f"x{i:03d}"])
-    G.write_manifest(
-        G.new_manifest(root, "0.5.23", [G.make_entry(root, k, f) for k, f in files.items()])
+    GS.write_manifest(
+        GS.new_manifest(root, "0.5.23", [GS.make_entry(root, k, f) for k, f in files.items()])
     )
     return root
 
 
 def engine_value(root: Path, entry_id: str, device: str, release: str = "0.5.23") -> dict:
-    m = G.load_manifest(root)
+    m = GS.load_manifest(root)
     return dict(implementations.resolve_impl("engine")(m.load(entry_id), release, device).value)
 
 
@@ -115,14 +117,14 @@ def subprocess_files(pytester: pytest.Pytester) -> None:
 
 
 def test_update_records_real_sglang_values_then_checks_pass(pytester, recorded):
-    m = G.load_manifest(recorded)
+    m = GS.load_manifest(recorded)
     assert m.pin == "0.5.23" and m.releases() == ("0.5.23",)
     assert m["a"].value("0.5.23", "cuda") == engine_value(recorded, "a", "cuda")
     assert m["empty"].value("0.5.23", "cpu") == {
         "error": "TypeError: object supporting the buffer API required"
     }
     prov = m.provenance["0.5.23"]
-    assert prov["sglang"] == "0.5.23" and prov["cuda_path"] in G.CUDA_PATHS
+    assert prov["sglang"] == "0.5.23" and prov["cuda_path"] in GM.CUDA_PATHS
     result = pytester.runpytest("--mmhash-golden", "golden", "-v")
     result.assert_outcomes(
         passed=8
@@ -173,12 +175,12 @@ def test_update_version_mismatch_needs_repin(pytester, golden_dir, fake_sglang):
     result.stderr.fnmatch_lines(
         ["*installed sglang 0.5.22 differs from the manifest pin 0.5.23*--mmhash-repin*"]
     )
-    assert G.load_manifest(golden_dir).releases() == ()
+    assert GS.load_manifest(golden_dir).releases() == ()
 
     pytester.runpytest(
         "--mmhash-golden", "golden", "--mmhash-update", "--mmhash-repin"
     ).assert_outcomes(passed=8)
-    m = G.load_manifest(golden_dir)
+    m = GS.load_manifest(golden_dir)
     assert m.pin == "0.5.22" and m.releases() == ("0.5.22",)
     assert m["a"].value("0.5.22", "cpu") == engine_value(golden_dir, "a", "cpu", "0.5.22")
 
@@ -188,7 +190,7 @@ def test_update_other_release_keeps_pin_then_check_it(pytester, recorded, fake_s
     pytester.runpytest(
         "--mmhash-golden", "golden", "--mmhash-update", "--mmhash-sglang-version", "0.5.9"
     ).assert_outcomes(passed=8)
-    m = G.load_manifest(recorded)
+    m = GS.load_manifest(recorded)
     assert m.pin == "0.5.23" and m.releases() == ("0.5.9", "0.5.23")
     pytester.runpytest(
         "--mmhash-golden", "golden", "--mmhash-sglang-version", "v0.5.9"
@@ -228,7 +230,8 @@ def test_one_byte_change_fails_that_item_with_bytes_diagnosis(pytester, recorded
     )
     out = result.stdout.str()
     assert not any(
-        f in out for f in ("golden.py", "implementations.py", "plugin.py")
+        f in out
+        for f in ("store.py", "validation.py", "model.py", "implementations.py", "plugin.py")
     )  # no internals
 
 
@@ -295,7 +298,7 @@ def test_project_corpus_collects_one_item_per_entry_and_path(pytester, fake_sgla
     shutil.copytree(PROJECT_GOLDEN, pytester.path / "golden")
     before = (pytester.path / "golden/manifest.json").read_bytes()
     result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-update", "--co", "-q")
-    n = len(G.load_manifest(PROJECT_GOLDEN).entries) * 2
+    n = len(GS.load_manifest(PROJECT_GOLDEN).entries) * 2
     assert n >= 48
     result.stdout.fnmatch_lines([f"{n} tests collected*"])
     assert (pytester.path / "golden/manifest.json").read_bytes() == before
@@ -369,8 +372,8 @@ def test_xdist_n4_update_loses_nothing(pytester):
     result.stdout.fnmatch_lines(
         ["*recorded 88 values from real sglang 0.5.23 into*: 88 new or changed*"]
     )
-    m = G.load_manifest(root)
-    got = {(e.id, d): e.value("0.5.23", d) for e, d in G.iter_items(m)}
+    m = GS.load_manifest(root)
+    got = {(e.id, d): e.value("0.5.23", d) for e, d in GM.iter_items(m)}
     assert len(got) == 88 and all(v is not None for v in got.values())
     for entry_id, device in [("a", "cpu"), ("b", "cuda"), ("x000", "cpu"), ("x039", "cuda")]:
         assert got[entry_id, device] == engine_value(root, entry_id, device)
@@ -421,15 +424,15 @@ def test_killed_update_leaves_the_old_manifest_intact(pytester):
         assert sig.exists(), "the update never reached os.replace"
         tmp = Path(sig.read_text())
         assert (
-            tmp.parent == root and len(G.parse(tmp.read_bytes(), root).releases()) == 1
+            tmp.parent == root and len(GV.parse(tmp.read_bytes(), root).releases()) == 1
         )  # new file complete
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert (root / "manifest.json").read_bytes() == before
-    assert G.load_manifest(root).releases() == ()
+    assert GS.load_manifest(root).releases() == ()
     assert (
-        G.unlisted_files(G.load_manifest(root)) == []
+        GS.unlisted_files(GS.load_manifest(root)) == []
     )  # the leftover hidden temp file is not a feature
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_mmhash import golden as G
 from pytest_mmhash import upgrade as U
+from pytest_mmhash.golden import store as GS
 from pytest_mmhash.implementations import Observed
 
 PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -32,8 +32,10 @@ def golden_dir(tmp_path: Path) -> Path:
         torch.save(x, tmp_path / f"features/{name}.pt")
     np.save(tmp_path / "features/np.npy", np.arange(12, dtype=np.uint8))
     files = {n: f"features/{n}.pt" for n in feats} | {"np": "features/np.npy"}
-    G.write_manifest(
-        G.new_manifest(tmp_path, "0.5.23", [G.make_entry(tmp_path, i, f) for i, f in files.items()])
+    GS.write_manifest(
+        GS.new_manifest(
+            tmp_path, "0.5.23", [GS.make_entry(tmp_path, i, f) for i, f in files.items()]
+        )
     )
     return tmp_path
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Make the input side of the pytest-mmhash golden corpus.
 
-Writes small, real feature files into ``golden/features/`` and the entry
-skeleton ``golden/manifest.json`` (plus ``golden/features-env.json``, the
-versions and source-image digests this run used).  It writes NO hash or pad
+Writes small, real feature files into ``golden/features/`` and the entries of
+``golden/manifest.json`` (through :mod:`pytest_mmhash.golden.store`, the one
+writer of the manifest format), plus ``requirements/features-env.json``, the
+versions and source-image digests this run used.  It writes NO hash or pad
 values: those are recorded later, from real pinned SGLang, into each entry's
 ``values`` object.
 
-Run it from the dedicated venv (see golden/README.md):
+Run it from the dedicated venv (see docs/golden.md), with this project installed
+into it (``pip install --no-deps -e .``):
 
-    "$FEATURES_VENV/bin/python" golden/make_features.py
+    "$FEATURES_VENV/bin/python" tools/make_features.py
 
 Properties:
 
@@ -35,7 +37,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -48,13 +49,14 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import save as st_save  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-FEATURES = HERE / "features"
-MANIFEST = HERE / "manifest.json"
-ENV_FILE = HERE / "features-env.json"
+from pytest_mmhash.golden import store  # noqa: E402
+from pytest_mmhash.golden.model import Entry  # noqa: E402
 
-FORMAT = "pytest-mmhash-golden"
-FORMAT_VERSION = 1
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = REPO / "golden"
+FEATURES = GOLDEN / "features"
+ENV_FILE = REPO / "requirements" / "features-env.json"
+
 PIN = "0.5.23"
 SEED = 20261127
 
@@ -68,12 +70,8 @@ torch.use_deterministic_algorithms(True)
 # helpers
 # ----------------------------------------------------------------------------
 
-ENTRIES: list[dict] = []
+ENTRIES: list[Entry] = []
 WRITTEN: dict[str, dict] = {}  # relative file -> {"sha256":..., "obj":...}
-
-
-def sha256_file(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def rng(tag: str) -> np.random.Generator:
@@ -89,19 +87,9 @@ def shape_str(shape) -> str:
 
 def _register(fname: str, entries: list[tuple[str, str | None, str, str]]) -> None:
     rel = f"features/{fname}"
-    digest = sha256_file(FEATURES / fname)
+    digest = store.content_sha256(FEATURES / fname)
     for eid, key, kind, desc in entries:
-        ENTRIES.append(
-            {
-                "id": eid,
-                "file": rel,
-                "key": key,
-                "sha256": digest,
-                "kind": kind,
-                "description": desc,
-                "values": {},
-            }
-        )
+        ENTRIES.append(Entry(eid, rel, key, digest, kind, desc, {}))
 
 
 def _desc_tensor(t: torch.Tensor) -> str:
@@ -256,7 +244,7 @@ def sample_image(name: str) -> Image.Image:
         "package": pkg,
         "package_version": md.version(pkg),
         "path_in_package": path.relative_to(root).as_posix(),
-        "sha256": sha256_file(path),
+        "sha256": store.content_sha256(path),
     }
     with Image.open(path) as im:
         return im.convert("RGB")
@@ -847,27 +835,6 @@ def edge_cases() -> None:
 # ----------------------------------------------------------------------------
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 def main() -> int:
     FEATURES.mkdir(parents=True, exist_ok=True)
     old_files = {p.name for p in FEATURES.iterdir() if p.is_file()}
@@ -876,45 +843,24 @@ def main() -> int:
     image_file()
     edge_cases()
 
-    ids = [e["id"] for e in ENTRIES]
-    assert len(ids) == len(set(ids)), "duplicate ids"
     import re
 
     for e in ENTRIES:
-        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", e["id"]), e["id"]
-    new_files = {e["file"].split("/", 1)[1] for e in ENTRIES}
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", e.id), e.id
+    new_files = {e.file.split("/", 1)[1] for e in ENTRIES}
     for stale in sorted(old_files - new_files):
         (FEATURES / stale).unlink()
         print(f"removed stale feature file {stale}", file=sys.stderr)
 
-    provenance: dict = {}
-    if MANIFEST.exists():
-        old = json.loads(MANIFEST.read_text(encoding="utf-8"))
-        provenance = old.get("provenance", {}) or {}
-        prev = {e["id"]: e for e in old.get("entries", [])}
-        for e in ENTRIES:
-            p = prev.get(e["id"])
-            if not p or not p.get("values"):
-                continue
-            if (p.get("file"), p.get("key"), p.get("sha256")) == (e["file"], e["key"], e["sha256"]):
-                e["values"] = p["values"]
-            else:
-                print(
-                    f"entry {e['id']}: feature bytes changed, dropping its recorded values",
-                    file=sys.stderr,
-                )
-
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "pin": PIN,
-        "provenance": provenance,
-        "entries": sorted(ENTRIES, key=lambda e: e["id"]),
-    }
-    atomic_write_json(MANIFEST, manifest)
+    path = store.manifest_path(GOLDEN)
+    old = store.load_manifest(GOLDEN) if path.exists() else store.new_manifest(GOLDEN, PIN, [])
+    manifest, dropped = store.replace_entries(old, ENTRIES)  # validated: duplicate ids refused
+    for eid in dropped:
+        print(f"entry {eid}: feature bytes changed, dropping its recorded values", file=sys.stderr)
+    store.write_manifest(manifest)
 
     env = {
-        "generator": "golden/make_features.py",
+        "generator": "tools/make_features.py",
         "seed": SEED,
         "python": platform.python_version(),
         "packages": {p: md.version(p) for p in PACKAGES},
@@ -922,7 +868,9 @@ def main() -> int:
         "transformers_backend": "PIL (torchvision not installed)",
         "sample_images": dict(sorted(SOURCES.items())),
     }
-    atomic_write_json(ENV_FILE, env)
+    store.write_atomic(
+        ENV_FILE, json.dumps(env, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
 
     total = sum((FEATURES / f).stat().st_size for f in new_files)
     print(f"{len(ENTRIES)} entries, {len(new_files)} files, {total} bytes in {FEATURES}")
