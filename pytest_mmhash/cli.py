@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="mmhash",
         description="Compute the multimodal item hash and pad value(s) that a given SGLang release "
         "computes for a feature, on its CPU path or its CUDA path, without SGLang or a GPU.",
-        epilog="Also: mmhash upgrade-report GOLDEN_DIR --to V (which golden entries change "
+        epilog="Also: mmhash predict MEDIA --model DIR (what SGLang assigns to a request's "
+        "images); mmhash upgrade-report GOLDEN_DIR --to V (which golden entries change "
         "between releases). Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
     )
     p.add_argument(
@@ -120,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .upgrade import main as upgrade_main
 
         return upgrade_main(args_list[1:])
+    if args_list[:1] == ["predict"]:
+        from .predict.cli import main as predict_main
+
+        return predict_main(args_list[1:])
     args = _parser().parse_args(args_list)
     if args.list_versions:
         _list_versions(args.json)

@@ -108,10 +108,15 @@ def preprocess_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def artifact_key(data: bytes, fingerprint: str, options: Mapping[str, Any]) -> str:
-    """``build_artifact_key`` for one image's raw bytes."""
+def content_digest(data: bytes) -> str:
+    """SGLang's content digest of a medium given as bytes, a path or a URL: its raw bytes' SHA-256."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def artifact_key(content: str, fingerprint: str, options: Mapping[str, Any]) -> str:
+    """``build_artifact_key`` for one image with content digest ``content``."""
     payload = {
-        "content_digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+        "content_digest": content,
         "modality": "image",
         "processor_fingerprint": fingerprint,
         "preprocess_kwargs": preprocess_kwargs(options),
@@ -119,6 +124,6 @@ def artifact_key(data: bytes, fingerprint: str, options: Mapping[str, Any]) -> s
     return digest(canonical_json(payload))
 
 
-def item_hash(data: bytes, fingerprint: str, options: Mapping[str, Any]) -> int:
+def item_hash(content: str, fingerprint: str, options: Mapping[str, Any]) -> int:
     """The item hash SGLang sets: ``ns-mix-v1(0, artifact_key)``."""
-    return pad.ns_mix_v1(0, artifact_key(data, fingerprint, options))
+    return pad.ns_mix_v1(0, artifact_key(content, fingerprint, options))

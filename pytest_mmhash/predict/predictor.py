@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
-from typing import Any
+from typing import Any, Literal
 
 from .. import api
 from .. import versions as V
@@ -204,7 +204,8 @@ def _by_identity(
     items = []
     for i, m in enumerate(request.media):
         value = api.from_hash(
-            I.item_hash(m.data, fingerprint, m.options), sglang_version=release.version
+            I.item_hash(I.content_digest(m.data), fingerprint, m.options),
+            sglang_version=release.version,
         )
         items.append(
             _prediction(
@@ -231,7 +232,15 @@ def _run_processor(
 ) -> list[list[ProcessedItem]]:
     if runner is None:
         runner = _real_runner(release, sglang_version)
-    return runner(requests, model=model.path, deployment=dep)
+    here = replace(
+        dep, preprocess_device=_ran_on(dep)
+    )  # the server's device, if this machine has it
+    return runner(requests, model=model.path, deployment=here)
+
+
+def _ran_on(dep: Deployment) -> Literal["cpu", "cuda"]:
+    """Where this machine runs SGLang's processor: the server's device when it has it, else CPU."""
+    return "cuda" if dep.preprocess_device == "cuda" and _cuda_here() else "cpu"
 
 
 def _real_runner(release: V.Release, asked: str | None) -> Runner:
@@ -265,8 +274,7 @@ def _by_processor(
     dep: Deployment,
     notes: tuple[str, ...],
 ) -> list[ItemPrediction]:
-    ran_on = "cuda" if dep.preprocess_device == "cuda" and _cuda_here() else "cpu"
-    exact, reasons = D.processor_exactness(release, model, dep, request.media, ran_on)
+    exact, reasons = D.processor_exactness(release, model, dep, request.media, _ran_on(dep))
     numels = [_numel(it.feature) for it in items]
     paths = D.hash_devices(dep, numels)
     sources = _sources(request.media, [it.modality for it in items])
@@ -277,6 +285,7 @@ def _by_processor(
             _buffer_copy(item.feature) if path == "cuda" and D.uses_buffer(dep) else item.feature
         )
         value = api.hash_feature(feature, sglang_version=release.version, device=path)
+        checked = _check_against_sglang(value, item, path, release)
         path_note = (
             f"hashed on sglang's GPU path ({value.hash_scheme}, emulated bit for bit) because "
             f"features reach the scheduler on the GPU"
@@ -289,14 +298,33 @@ def _by_processor(
                 item.modality,
                 value,
                 "sglang-processor",
-                exact,
-                (*notes, *reasons, path_note),
+                exact and checked is None,
+                (*notes, *reasons, path_note, *(() if checked is None else (checked,))),
                 source=source,
                 feature=item.feature,
                 stack=stack,
             )
         )
     return out
+
+
+def _check_against_sglang(
+    value: api.MMHash, item: ProcessedItem, path: str, release: V.Release
+) -> str | None:
+    """Why our CPU-path hash of ``item.feature`` is not the hash SGLang set on it here, if not.
+
+    SGLang's own hash is taken on this machine's CPU path, so the two must agree unless the
+    processor sets the hash itself (an identity, a GPU hash before the CPU copy).
+    """
+    if path != "cpu" or item.sglang_hash is None:
+        return None
+    stored = api.from_hash(item.sglang_hash, sglang_version=release.version).hash
+    if stored == value.hash:
+        return None
+    return (
+        f"sglang set this item's hash to {stored} itself, not the hash of item.feature "
+        f"({value.hash}): the processor hashes something else; not checked by this project"
+    )
 
 
 def _sources(media: Sequence[Media], modalities: Sequence[Modality]) -> list[str | None]:

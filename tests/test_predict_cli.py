@@ -1,0 +1,183 @@
+"""``mmhash predict``: input forms, output, one-line errors (exit 2), ``--strict`` (exit 4)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pytest_mmhash import api
+from pytest_mmhash.cli import main
+from pytest_mmhash.predict import ProcessedItem, predictor
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"payload"
+JPEG = b"\xff\xd8" + b"jpeg" + b"\xff\xd9"
+
+
+def write_model(root: Path, arch: str, model_type: str) -> Path:
+    root.mkdir()
+    (root / "config.json").write_text(
+        json.dumps({"architectures": [arch], "model_type": model_type})
+    )
+    return root
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for name, data in (("a.png", PNG), ("b.jpg", JPEG)):
+        out[name] = tmp_path / name
+        out[name].write_bytes(data)
+    out["qwen2"] = write_model(tmp_path / "q2", "Qwen2VLForConditionalGeneration", "qwen2_vl")
+    out["qwen3"] = write_model(tmp_path / "q3", "Qwen3VLForConditionalGeneration", "qwen3_vl")
+    return out
+
+
+@pytest.fixture
+def fake_runner(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple]]:
+    calls: list[list[tuple]] = []
+
+    def run(requests, *, model, deployment):
+        calls.append([tuple(m.source for m in r) for r in requests])
+        return [
+            [
+                ProcessedItem("image", torch.tensor(list(m.data), dtype=torch.float32), None, None)
+                for m in r
+            ]
+            for r in requests
+        ]
+
+    monkeypatch.setattr(predictor, "_real_runner", lambda release, asked: run)
+    return calls
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict], str]:
+    code = main(["predict", *argv])
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_one_request_per_file_by_default_and_together(files, fake_runner, capsys) -> None:
+    a, b = str(files["a.png"]), str(files["b.jpg"])
+    common = ["--model", str(files["qwen2"]), "--sglang-version", "0.5.23", "--json"]
+    code, records, _ = run_json(capsys, a, b, *common, "--preprocess-device", "cpu")
+    assert code == 0 and [r["path"] for r in records] == [a, b]
+    assert [r["request"] for r in records] == [0, 1] and all(r["exact"] for r in records)
+    assert fake_runner[-1] == [(a,), (b,)]  # one runner call for every request
+    code, records, _ = run_json(capsys, a, b, *common, "--together")
+    assert [r["request"] for r in records] == [0, 0] and [r["item"] for r in records] == [0, 1]
+    assert fake_runner[-1] == [(a, b)]
+    assert not any(r["exact"] for r in records)  # default device on this CPU machine
+
+
+def test_strict_exits_4_after_printing(files, fake_runner, capsys) -> None:
+    code, records, err = run_json(
+        capsys, str(files["b.jpg"]), "--model", str(files["qwen2"]), "--json", "--strict",
+        "--sglang-version", "0.5.23",
+    )  # fmt: skip
+    assert code == 4 and len(records) == 1 and "not exact" in err
+
+
+def test_identity_without_sglang(files, capsys) -> None:
+    code, (record,), _ = run_json(
+        capsys, str(files["a.png"]), "--model", str(files["qwen3"]), "--sglang-version", "0.5.23",
+        "--transformers-version", "5.24.0", "--json", "--strict",
+    )  # fmt: skip
+    assert code == 0 and record["method"] == "identity" and record["exact"]
+    assert record["feature_shape"] is None
+
+
+def test_mm_hashes_and_request_files(files, tmp_path: Path, capsys) -> None:
+    a = str(files["a.png"])
+    code, records, _ = run_json(
+        capsys, a, "--model", str(files["qwen2"]), "--sglang-version", "0.5.23",
+        "--mm-hashes", "ff", "--json",
+    )  # fmt: skip
+    want = api.from_mm_hash("ff", sglang_version="0.5.23")
+    assert code == 0 and records[0]["pad_values"] == list(want.pad_values)
+    body = tmp_path / "gen.json"
+    body.write_text(json.dumps({"text": "x", "image_data": ["file://" + a], "mm_hashes": ["ee"]}))
+    code, records, _ = run_json(
+        capsys, "--request", str(body), "--model", str(files["qwen2"]),
+        "--sglang-version", "0.5.23", "--json",
+    )  # fmt: skip
+    assert code == 0 and records[0]["method"] == "mm_hashes"
+    assert records[0]["hash"] == api.from_mm_hash("ee", sglang_version="0.5.23").hash
+
+
+def test_chat_request_detail_enters_the_qwen3_identity(files, tmp_path: Path, capsys) -> None:
+    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+
+    def chat(detail: str) -> Path:
+        part = {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+        f = tmp_path / f"chat-{detail}.json"
+        f.write_text(json.dumps({"messages": [{"role": "user", "content": [part]}]}))
+        return f
+
+    args = ["--model", str(files["qwen3"]), "--sglang-version", "0.5.23"]
+    args += ["--transformers-version", "5.24.0", "--json"]
+    (auto,) = run_json(capsys, "--request", str(chat("auto")), *args)[1]
+    (low,) = run_json(capsys, "--request", str(chat("low")), *args)[1]
+    (plain,) = run_json(capsys, url, *args)[1]
+    assert auto["hash"] == plain["hash"] != low["hash"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["https://example.com/a.png"], "remote URLs are never fetched"),
+        (["data:image/png;base64,%%%"], "not valid base64"),
+        (["MISSING.png"], "cannot read it"),
+        (["A", "B", "--mm-hashes", "ff"], "--together"),
+        (["A", "--env", "SGLANG_NOPE=1"], "SGLANG_NOPE"),
+        (["A", "--mm-process-config", "{bad"], "not JSON"),
+        (["A", "--mm-process-config", '{"image": 3}'], "objects"),
+        (["A", "--sglang-version", "0.5.99"], "0.5.99"),
+        (["A", "--mm-hashes", "zz"], "not hex"),
+        ([], "give MEDIA"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(files, fake_runner, capsys, argv, message) -> None:
+    argv = [str(files["a.png"]) if x in ("A", "B") else x for x in argv]
+    code = main(["predict", *argv, "--model", str(files["qwen2"]), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_refused_mm_hashes_exit_3(files, capsys) -> None:
+    code = main(
+        ["predict", str(files["a.png"]), "--model", str(files["qwen2"]), "--mm-hashes", "ff",
+         "--sglang-version", "0.5.9"]
+    )  # fmt: skip
+    assert code == 3 and "0.5.13" in capsys.readouterr().err
+
+
+def test_missing_model_dir_is_exit_2(files, tmp_path: Path, capsys) -> None:
+    code = main(["predict", str(files["a.png"]), "--model", str(tmp_path / "none")])
+    assert code == 2 and "model directory does not exist" in capsys.readouterr().err
+
+
+def test_text_output_names_the_method_and_reasons(files, fake_runner, capsys) -> None:
+    code = main(
+        [
+            "predict",
+            str(files["b.jpg"]),
+            "--model",
+            str(files["qwen2"]),
+            "--sglang-version",
+            "0.5.23",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "Method: sglang-processor" in out and "Exact: NO" in out
+    assert "Stack: " in out and "Pad values: [" in out
+
+
+def test_old_image_path_note_names_mmhash_predict() -> None:
+    from pytest_mmhash.loaders import IMAGE_NOTE
+
+    assert "SGLang never assigns this value" in IMAGE_NOTE and "mmhash predict" in IMAGE_NOTE
