@@ -261,3 +261,57 @@ def test_model_dir_errors(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelDirError, match="architectures"):
         pytest_mmhash.predict([Media("a.png", PNG)], model=tmp_path)
+
+
+# --- processor coverage and the cross-check against SGLang's own hash ------------------------
+
+
+def test_the_readme_table_is_generated_from_the_recorded_registry() -> None:
+    from pytest_mmhash.predict import support
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start, end = support.TABLE_MARKERS
+    block = readme.split(start, 1)[1].split(end, 1)[0].strip()
+    assert block == support.table(support.registry())
+    registered = {p["class"] for p in support.registry()["processors"]}
+    assert set(support.STATUS) <= registered  # every status names a class SGLang registers
+    assert support.processor_of("Qwen2VLForConditionalGeneration") == "QwenVLImageProcessor"
+
+
+def test_unchecked_processor_classes_are_not_exact(tmp_path: Path) -> None:
+    kw = {"sglang_version": "0.5.23", "runner": FakeRunner()}
+    dep = Deployment(preprocess_device="cpu")
+    glm = model_dir(tmp_path, "Glm4vForConditionalGeneration", "glm4v")
+    (item,) = pytest_mmhash.predict([Media("a.png", PNG)], model=glm, deployment=dep, **kw)
+    assert not item.exact and "Glm4vImageProcessor is not yet checked" in " ".join(item.reasons)
+    odd = model_dir(tmp_path, "MadeUpForConditionalGeneration", "made_up")
+    (item,) = pytest_mmhash.predict([Media("a.png", PNG)], model=odd, deployment=dep, **kw)
+    assert not item.exact and "not in the processor registry" in " ".join(item.reasons)
+
+
+def test_a_hash_sglang_set_itself_is_reported_not_exact(qwen2: Path) -> None:
+    def own_hash(requests, *, model, deployment):
+        return [[ProcessedItem("image", np.arange(4, dtype=np.float32), 12345, (1,))]]
+
+    (item,) = pytest_mmhash.predict(
+        [Media("a.png", PNG)],
+        model=qwen2,
+        sglang_version="0.5.23",
+        deployment=Deployment(preprocess_device="cpu"),
+        runner=own_hash,
+    )
+    assert not item.exact and "sglang set this item's hash to 12345 itself" in item.reasons[-1]
+    # and a matching hash keeps it exact
+    h = api.hash_feature(np.arange(4, dtype=np.float32), sglang_version="0.5.23").hash
+
+    def same(requests, *, model, deployment):
+        return [[ProcessedItem("image", np.arange(4, dtype=np.float32), h, (1,))]]
+
+    (item,) = pytest_mmhash.predict(
+        [Media("a.png", PNG)],
+        model=qwen2,
+        sglang_version="0.5.23",
+        deployment=Deployment(preprocess_device="cpu"),
+        runner=same,
+    )
+    assert item.exact

@@ -29,7 +29,7 @@ from pytest_mmhash.predict import support  # noqa: E402
 
 DATA = ROOT / "pytest_mmhash" / "predict" / "processors.json"
 README = ROOT / "README.md"
-START, END = "<!-- processor-table:start -->", "<!-- processor-table:end -->"
+START, END = support.TABLE_MARKERS
 PACKAGE = "sglang.srt.multimodal.processors"
 
 
@@ -63,31 +63,6 @@ def scan() -> dict:
     return {"sglang_version": sglang.__version__, "processors": processors, "import_failed": failed}
 
 
-def table(data: dict) -> str:
-    """The README table: one row per processor class, then the modules that did not import."""
-    counts: dict[str, int] = {}
-    rows = [
-        f"Every multimodal processor class registered in SGLang {data['sglang_version']} "
-        f"(regenerate: `tools/sglang_processor_table.py`).",
-        "",
-        "| processor class | architectures | status | evidence |",
-        "|---|---|---|---|",
-    ]
-    for p in data["processors"]:
-        state, evidence = support.status(p["class"])
-        counts[state] = counts.get(state, 0) + 1
-        rows.append(f"| `{p['class']}` | {', '.join(p['architectures'])} | {state} | {evidence} |")
-    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    rows += ["", f"{len(data['processors'])} classes: {summary}."]
-    if data["import_failed"]:
-        names = ", ".join(f"`{f['module'].rsplit('.', 1)[1]}`" for f in data["import_failed"])
-        rows.append(
-            f"Modules that do not import on a CPU-only machine (SGLang skips them there; not "
-            f"supported yet): {names}."
-        )
-    return "\n".join(rows)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if a file would change")
@@ -100,7 +75,7 @@ def main() -> int:
     if not rest or END not in rest:
         print(f"README.md lacks the {START} ... {END} markers", file=sys.stderr)
         return 2
-    new_readme = f"{head}{START}\n{table(data)}\n{END}{tail}"
+    new_readme = f"{head}{START}\n{support.table(data)}\n{END}{tail}"
     stale = [
         f
         for f, new in ((DATA, new_json), (README, new_readme))

@@ -159,11 +159,6 @@ def _deployment(args: argparse.Namespace) -> Deployment:
         if not sep or not name:
             raise BadDeploymentError(f"--env {item!r}: expected NAME=VALUE")
         env[name] = value
-    if args.disable_fast_image_processor and args.image_processor_backend not in ("auto", "pil"):
-        raise BadDeploymentError(
-            "--disable-fast-image-processor conflicts with --image-processor-backend "
-            f"{args.image_processor_backend} (sglang raises ValueError)"
-        )
     return Deployment(
         image_processor_backend=args.image_processor_backend,
         preprocess_device=args.preprocess_device,

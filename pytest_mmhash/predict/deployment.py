@@ -99,13 +99,19 @@ def default_preprocess_device(release: V.Release, model: ModelDir, dep: Deployme
 def resolve(dep: Deployment | None, release: V.Release, model: ModelDir) -> Deployment:
     """The deployment with the release's defaults filled in (``preprocess_device`` never ``None``).
 
-    ``disable_fast_image_processor`` and ``image_processor_backend="pil"`` are the same setting
-    (SGLang maps the first onto the second from 0.5.19; older releases have only the first).
+    ``disable_fast_image_processor`` implies ``image_processor_backend="pil"`` (SGLang maps the
+    deprecated flag onto the backend from 0.5.19) and stays as given: SGLang's Qwen3-VL identity
+    records the flag itself.
     """
     dep = dep or Deployment()
     check_deployment(dep)
-    if dep.image_processor_backend == "pil" or dep.disable_fast_image_processor:
-        dep = replace(dep, image_processor_backend="pil", disable_fast_image_processor=True)
+    if dep.disable_fast_image_processor:
+        if dep.image_processor_backend not in ("auto", "pil"):
+            raise BadDeploymentError(
+                "--disable-fast-image-processor conflicts with --image-processor-backend "
+                f"{dep.image_processor_backend} (sglang raises ValueError)"
+            )
+        dep = replace(dep, image_processor_backend="pil")
     if _env_on(dep, "SGLANG_USE_CUDA_IPC_TRANSPORT") and dep.mm_feature_transport == "cpu":
         dep = replace(dep, mm_feature_transport="cuda_ipc")
     if dep.preprocess_device is None:

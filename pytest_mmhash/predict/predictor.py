@@ -19,6 +19,7 @@ from .. import versions as V
 from ..errors import BadArgumentError
 from . import deployment as D
 from . import identity as I
+from . import support
 from .errors import RefusedHashesError, UnsupportedModelError
 from .media import read_media
 from .model import ModelDir, read_model_dir
@@ -275,6 +276,9 @@ def _by_processor(
     notes: tuple[str, ...],
 ) -> list[ItemPrediction]:
     exact, reasons = D.processor_exactness(release, model, dep, request.media, _ran_on(dep))
+    coverage = _coverage(model)
+    if coverage is not None:
+        exact, reasons = False, (*reasons, coverage)
     numels = [_numel(it.feature) for it in items]
     paths = D.hash_devices(dep, numels)
     sources = _sources(request.media, [it.modality for it in items])
@@ -306,6 +310,23 @@ def _by_processor(
             )
         )
     return out
+
+
+def _coverage(model: ModelDir) -> str | None:
+    """Why the processor class serving this model keeps the prediction from being exact, if so."""
+    cls = support.processor_of(model.architecture)
+    if cls is None:
+        return (
+            f"{model.architecture} is not in the processor registry of sglang "
+            f"{support.registry()['sglang_version']} as recorded here; not checked by this project"
+        )
+    state, _ = support.status(cls)
+    if state == support.NOT_YET:
+        return (
+            f"sglang's processor class {cls} is not yet checked by this project (whether its "
+            f"item.feature is what the scheduler hashes is unverified)"
+        )
+    return None
 
 
 def _check_against_sglang(

@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+TABLE_MARKERS = ("<!-- processor-table:start -->", "<!-- processor-table:end -->")
 VERIFIED = "verified offline"
 BY_READING = "by reading"
 NOT_YET = "not supported yet"
@@ -61,3 +62,28 @@ def processor_of(architecture: str) -> str | None:
         if architecture in entry["architectures"]:
             return str(entry["class"])
     return None
+
+
+def table(data: dict[str, Any]) -> str:
+    """The README table: one row per processor class, then the modules that did not import."""
+    counts: dict[str, int] = {}
+    rows = [
+        f"Every multimodal processor class registered in SGLang {data['sglang_version']} "
+        f"(regenerate: `tools/sglang_processor_table.py`).",
+        "",
+        "| processor class | architectures | status | evidence |",
+        "|---|---|---|---|",
+    ]
+    for p in data["processors"]:
+        state, evidence = status(p["class"])
+        counts[state] = counts.get(state, 0) + 1
+        rows.append(f"| `{p['class']}` | {', '.join(p['architectures'])} | {state} | {evidence} |")
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    rows += ["", f"{len(data['processors'])} classes: {summary}."]
+    if data["import_failed"]:
+        names = ", ".join(f"`{f['module'].rsplit('.', 1)[1]}`" for f in data["import_failed"])
+        rows.append(
+            f"Modules that do not import on a CPU-only machine (SGLang skips them there; not "
+            f"supported yet): {names}."
+        )
+    return "\n".join(rows)
