@@ -92,12 +92,12 @@ def main(argv: Sequence[str]) -> int:
     _print(records, args.json)
     inexact = [p for _, p in records if not p.exact]
     if args.strict and inexact:
-        e = NotExactError(
+        err = NotExactError(
             f"{len(inexact)} of {len(records)} predictions are not exact "
             f"(first: {inexact[0].source or 'item ' + str(inexact[0].item)}: {inexact[0].reasons[0]})"
         )
-        print(f"mmhash predict: error: {e}", file=sys.stderr)
-        return e.exit_code
+        print(f"mmhash predict: error: {err}", file=sys.stderr)
+        return err.exit_code
     return EXIT_OK
 
 

@@ -261,7 +261,7 @@ def _real_runner(release: V.Release, asked: str | None) -> Runner:
             f"sglang-processor method runs the installed release's processor"
         )
     try:
-        from .sglang_processor import run_processor
+        from .sglang_processor import run_processor  # type: ignore[import-not-found, unused-ignore]
     except ImportError as e:  # pragma: no cover - the runner ships with the package
         raise UnsupportedModelError(f"sglang processor runner unavailable ({e})") from None
     return run_processor
