@@ -22,9 +22,10 @@ CONTAINER_SUFFIXES = (".npz", ".safetensors")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SUPPORTED = TORCH_SUFFIXES + NUMPY_SUFFIXES + CONTAINER_SUFFIXES + IMAGE_SUFFIXES
 IMAGE_NOTE = (
-    "image decoded as Pillow RGB -> CHW uint8 tensor (the old helper's semantics); SGLang never "
-    "assigns this value: it hashes its processor's output (or, for Qwen3-VL, an identity of the "
-    "file); use `mmhash predict IMAGE --model DIR` for what SGLang assigns"
+    "image decoded as Pillow RGB -> CHW uint8 tensor (the old helper's semantics); this is not a "
+    "processor output and SGLang never assigns this value: it hashes its processor's output (or, "
+    "for Qwen3-VL, an identity of the file); use `mmhash predict IMAGE --model DIR` for what "
+    "SGLang assigns"
 )
 
 
