@@ -19,6 +19,7 @@ from .errors import (
     FeatureTooLargeError,
     GoldenError,
     MmhashError,
+    NumpyFallbackWarning,
     UnhashableFeatureError,
     UnknownVersionError,
     UnreproducibleHashError,
@@ -53,6 +54,7 @@ __all__ = [
     "UnhashableFeatureError",
     "UnreproducibleHashError",
     "GoldenError",
+    "NumpyFallbackWarning",
 ]
 
 

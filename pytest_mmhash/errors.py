@@ -1,4 +1,4 @@
-"""The exceptions pytest-mmhash raises: one hierarchy under :class:`MmhashError`.
+"""The exceptions pytest-mmhash raises (one hierarchy under :class:`MmhashError`) and its warning.
 
 Every message is one line that names the input (file, version, device) and the problem, so the
 CLI can print it as is and a pytest failure stays readable.
@@ -51,3 +51,7 @@ class UnreproducibleHashError(UnhashableFeatureError):
 
 class GoldenError(MmhashError):
     """A golden manifest is malformed, or a golden operation is refused."""
+
+
+class NumpyFallbackWarning(UserWarning):
+    """numba cannot be imported, so the CUDA-path emulation runs on the (much slower) numpy code."""

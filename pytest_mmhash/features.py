@@ -7,6 +7,7 @@ torch and numpy are imported only when the feature is a tensor or an array.
 from __future__ import annotations
 
 import sys
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +21,6 @@ CHUNK_BYTES = 16 << 20
 #: A non-contiguous tensor up to this size is made contiguous in one call (torch's fast blocked
 #: transpose, as SGLang does); larger ones are gathered chunk by chunk to bound memory.
 WHOLE_COPY_BYTES = 512 << 20
-#: Chunks read ahead before a memory-mapped chunk's pages are dropped (see ``_array_pieces``).
-DROP_LAG = 2
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def _plan_ndarray(a: Any, release: Release, device: str | None) -> Plan:
         )
     if device == "cuda":
         return _plan_ndarray_on_cuda(a)
-    return Plan("cpu", "ndarray", ByteStream(a.nbytes, lambda: _array_pieces(a)))
+    return Plan("cpu", "ndarray", ByteStream(a.nbytes, lambda held: _array_pieces(a, held)))
 
 
 def _plan_ndarray_on_cuda(a: Any) -> Plan:
@@ -135,32 +134,51 @@ def _plan_ndarray_on_cuda(a: Any) -> Plan:
             f"numpy dtype {a.dtype} has no torch equivalent (torch.from_numpy raises), so it "
             f"cannot be a CUDA tensor; SGLang hashes numpy arrays on the CPU path only"
         )
-    return Plan("cuda", "ndarray", ByteStream(a.nbytes, lambda: _array_pieces(a, native)))
+    return Plan(
+        "cuda", "ndarray", ByteStream(a.nbytes, lambda held: _array_pieces(a, held, native))
+    )
 
 
-def _array_pieces(a: Any, dtype: Any = None) -> Iterator[memoryview]:
+def _array_pieces(a: Any, held: int, dtype: Any = None) -> Iterator[memoryview]:
     """The bytes of ``np.ascontiguousarray(a)`` (as ``dtype`` if given), in bounded chunks.
 
-    For a memory-mapped file, each chunk's pages are dropped from the process once it is hashed,
-    so the resident set stays about one chunk whatever the file size.
+    For a memory-mapped file, the pages of every byte the reader is done with (all but the last
+    ``held`` bytes given out, see :class:`ByteStream`) are dropped from the process, so the
+    resident set stays about ``held`` plus one chunk whatever the file size.
     """
     import numpy as np
 
     if a.nbytes == 0:  # also zero-byte dtypes in huge shapes: nothing to read
         return
     mm = _file_map(a)
-    hashed: list = []  # chunks whose pages can go once readers are past them
+    given = 0  # bytes yielded so far
+    mapped: deque[tuple[int, Any]] = deque()  # (offset, chunk) given out, pages not all dropped
     for chunk in logical_chunks(a, max(1, CHUNK_BYTES // a.itemsize)):
         chunk_c = np.ascontiguousarray(chunk if dtype is None else chunk.astype(dtype, copy=False))
         yield chunk_c.reshape(-1).view(np.uint8).data
         if mm is not None:
-            hashed.append(chunk)
-            # The compiled CUDA-path backend keeps up to one chunk of blocks in flight on its
-            # threads, so a chunk's pages are dropped only after the next chunk has been read.
-            if len(hashed) > DROP_LAG:
-                _drop_pages(mm, hashed.pop(0))
-    for chunk in hashed if mm is not None else ():
+            mapped.append((given, chunk))
+            _drop_before(mm, mapped, given + chunk_c.nbytes - held)
+        given += chunk_c.nbytes
+    if mm is not None:
+        _drop_before(mm, mapped, given)
+
+
+def _drop_before(mm: Any, mapped: deque[tuple[int, Any]], done: int) -> None:
+    """Drop the pages under the first ``done`` bytes of the chunks in ``mapped`` (offset order).
+
+    Whole chunks leave ``mapped``; of the chunk that straddles ``done`` the finished prefix is
+    dropped when the chunk is contiguous (always, for a C-order file).
+    """
+    while mapped and mapped[0][0] < done:
+        offset, chunk = mapped[0]
+        if offset + chunk.nbytes > done:
+            finished = (done - offset) // chunk.itemsize
+            if finished and _is_c_contiguous(chunk):
+                _drop_pages(mm, chunk.reshape(-1)[:finished])
+            return
         _drop_pages(mm, chunk)
+        mapped.popleft()
 
 
 def _file_map(a: Any) -> Any:
@@ -307,7 +325,7 @@ def _numpy_has(dtype: Any) -> bool:
 def _tensor_stream(parts: list, chain: tuple) -> ByteStream:
     """Each part's logical bytes in order, converted through the dtypes of ``chain`` first."""
     nbytes = sum(t.numel() * (chain[-1].itemsize if chain else t.element_size()) for t in parts)
-    return ByteStream(nbytes, lambda: _tensor_pieces(parts, chain))
+    return ByteStream(nbytes, lambda held: _tensor_pieces(parts, chain))
 
 
 def _tensor_pieces(parts: list, chain: tuple) -> Iterator[memoryview]:

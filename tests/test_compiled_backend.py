@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from pytest_mmhash import hash_feature  # noqa: E402
+from pytest_mmhash import BadArgumentError, hash_feature  # noqa: E402
 from pytest_mmhash.cuda import constants, emulation, numba_backend  # noqa: E402
 from pytest_mmhash.schemes import ByteStream  # noqa: E402
 
@@ -75,13 +75,41 @@ def test_unaligned_and_readonly_blocks() -> None:
     assert FAST.xor32_sum(w, 5) == REF.xor32_sum(w, 5)
 
 
+@pytest.mark.parametrize("threads", ["1", "16"])
 @pytest.mark.parametrize("method", ["tile_sum", "xor64_sum", "xor32_sum"])
-def test_sum_blocks_matches_reference(method: str) -> None:
+def test_sum_blocks_matches_reference(
+    method: str, threads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MMHASH_THREADS", threads)
     stream = ByteStream.of(_words(3, 3 * emulation.BLOCK_WORDS // 2 + 77).tobytes())
     args = (stream.nbytes,) if method == "tile_sum" else ()
-    fast = FAST.sum_blocks(method, emulation.word_blocks(stream), *args)
+    words = FAST.block_words(emulation.BLOCK_WORDS)
+    fast = FAST.sum_blocks(method, emulation.word_blocks(stream, words), *args)
     ref = REF.sum_blocks(method, emulation.word_blocks(stream), *args)
     assert (fast - ref) % 2**64 == 0
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 16, 64, 255, 256, 10_000])
+def test_bytes_in_flight_bounded_on_any_thread_count(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks shrink (whole tiles) as workers grow: the window never exceeds IN_FLIGHT_BYTES."""
+    monkeypatch.setenv("MMHASH_THREADS", str(threads))
+    words = FAST.block_words(emulation.BLOCK_WORDS)
+    workers = numba_backend.workers()
+    assert words % TILE == 0 and TILE <= words <= emulation.BLOCK_WORDS
+    assert numba_backend.BLOCKS_PER_WORKER * workers * 4 * words <= numba_backend.IN_FLIGHT_BYTES
+    assert workers == min(threads, numba_backend.MAX_WORKERS)
+    assert FAST.held_bytes(words) == (numba_backend.BLOCKS_PER_WORKER * workers + 1) * 4 * words
+    if threads <= 2:  # a small machine keeps the largest blocks
+        assert words == emulation.BLOCK_WORDS
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "two", "1.5"])
+def test_bad_thread_count_is_a_clear_error(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMHASH_THREADS", value)
+    with pytest.raises(BadArgumentError, match=f"MMHASH_THREADS='{value}': not a positive integer"):
+        numba_backend.workers()
 
 
 @pytest.fixture

@@ -38,13 +38,14 @@ def sparse_npy(path: Path, nbytes: int) -> Path:
 
 
 def measured(
-    argv: list[str], data_limit: int | None = None
+    argv: list[str], data_limit: int | None = None, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess, dict]:
     """Run ``mmhash argv``; also its peak anonymous RSS and peak RSS (KiB, polled) and wall time (s).
 
     Memory-mapped file pages count in RSS but the kernel drops them under pressure; anonymous
     memory is what a non-streaming loader would need, so that is what must stay small.
     ``data_limit`` caps the child's heap (RLIMIT_DATA): reading the file into memory would fail.
+    ``env`` adds environment variables for the child.
     """
 
     def limit() -> None:
@@ -55,6 +56,7 @@ def measured(
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest_mmhash.cli", *argv],
         preexec_fn=limit,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -83,6 +85,26 @@ def test_sparse_npy_hashes_streaming_under_a_heap_limit(tmp_path):
     expected = hash_feature(np.zeros(256 * MiB, dtype=np.uint8), sglang_version="0.5.23")
     assert json.loads(proc.stdout)["hash"] == expected.hash
     assert peak["RssAnon"] < 64 * 1024, peak
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_npy_peak_rss_bounded_with_16_threads(device, tmp_path):
+    """A 256 MiB ``.npy`` stays under 200 MB peak RSS (file pages included) with 16 worker threads.
+
+    The compiled CUDA-path backend keeps a fixed number of bytes in flight whatever its thread
+    count, and the file's pages are dropped as soon as the reader is past them; on the old
+    per-thread window (two 4 MiB blocks per thread) this run peaked near the file size.
+    """
+    path = sparse_npy(tmp_path / "zeros.npy", 256 * MiB)
+    argv = ["--json", "--sglang-version", "0.5.23", "--device", device, str(path)]
+    proc, peak = measured(argv, env={"MMHASH_THREADS": "16"})
+    assert proc.returncode == 0, proc.stderr
+    zeros = np.zeros(256 * MiB, dtype=np.uint8)
+    assert (
+        json.loads(proc.stdout)["hash"]
+        == hash_feature(zeros, sglang_version="0.5.23", device=device).hash
+    )
+    assert peak["VmHWM"] < 200e6 / 1024, peak
 
 
 def test_memory_mapped_formats_ignore_available_memory(tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from unittest import mock
 
 import numpy as np
@@ -216,9 +215,8 @@ def test_emulation_is_independent_of_block_and_chunk_boundaries(
     """Reblocking: the value must not depend on how many words a backend block holds (a multiple of
     8192) nor on how the front end chunks the bytes it reads."""
     expected = _hash_or_error(feature, version, device)
-    blocks = functools.partial(emulation.word_blocks, block_words=tiles * constants.TILE_WORDS)
     with (
-        mock.patch.object(emulation, "word_blocks", blocks),
+        mock.patch.object(emulation, "BLOCK_WORDS", tiles * constants.TILE_WORDS),
         mock.patch.object(F, "CHUNK_BYTES", chunk),
     ):
         assert _hash_or_error(feature, version, device) == expected
@@ -229,6 +227,5 @@ def test_xor_sums_wrap_across_blocks(version):
     """Per-block partial sums of arange(2 tiles) overflow int64 when added: the total must still wrap."""
     x = torch.arange(2 * constants.TILE_WORDS, dtype=torch.int32)
     expected = hash_feature(x, sglang_version=version, device="cuda").hash
-    blocks = functools.partial(emulation.word_blocks, block_words=constants.TILE_WORDS)
-    with mock.patch.object(emulation, "word_blocks", blocks):
+    with mock.patch.object(emulation, "BLOCK_WORDS", constants.TILE_WORDS):
         assert hash_feature(x, sglang_version=version, device="cuda").hash == expected

@@ -28,7 +28,7 @@ from .constants import (
     splitmix64_finalize,
 )
 
-#: Words per block handed to a backend: a multiple of TILE_WORDS, 4 MiB of data.
+#: Most words per block handed to a backend: a multiple of TILE_WORDS, 4 MiB of data.
 BLOCK_WORDS = 128 * TILE_WORDS
 
 
@@ -43,6 +43,12 @@ class Backend(Protocol):
 
     def xor32_sum(self, words: np.ndarray, start: int) -> int:
         """Exact (unbounded) sum of the gpu-xor-int32 per-word values."""
+
+    def block_words(self, most: int) -> int:
+        """Words per block this backend wants: a multiple of TILE_WORDS, at most ``most``."""
+
+    def held_bytes(self, block_words: int) -> int:
+        """Bytes of earlier blocks it may still be reading when it takes the next block."""
 
     def sum_blocks(self, method: str, blocks: Iterator[tuple[int, np.ndarray]], *args: int) -> int:
         """Sum of ``method(words, start, *args)`` over ``blocks`` (any order, any concurrency)."""
@@ -98,6 +104,14 @@ class NumpyBackend:
         x ^= x >> np.int32(13)
         return int(x.sum(dtype=np.int64))
 
+    def block_words(self, most: int) -> int:
+        """The largest blocks: one at a time, so only the temporaries of one block are alive."""
+        return most
+
+    def held_bytes(self, block_words: int) -> int:
+        """Nothing: each block is done before the next one is taken."""
+        return 0
+
     def sum_blocks(self, method: str, blocks: Iterator[tuple[int, np.ndarray]], *args: int) -> int:
         """Sum of ``method(words, start, *args)`` over ``blocks``, one after the other."""
         fn = getattr(self, method)
@@ -110,18 +124,28 @@ def _backend(nbytes: int) -> Backend:
     return numba_backend.backend(nbytes) or NumpyBackend()
 
 
+def _sum(method: str, stream: ByteStream, *args: int) -> int:
+    """``method`` summed over the stream's blocks, as large as the backend wants them (at most
+    ``BLOCK_WORDS``), the stream told how many bytes the backend keeps in flight."""
+    backend = _backend(stream.nbytes)
+    words = backend.block_words(BLOCK_WORDS)
+    return backend.sum_blocks(method, word_blocks(stream, words, backend.held_bytes(words)), *args)
+
+
 def word_blocks(
-    stream: ByteStream, block_words: int = BLOCK_WORDS
+    stream: ByteStream, block_words: int = BLOCK_WORDS, held: int = 0
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start_word, uint32 words)`` covering the stream, zero-padded to whole words.
 
     Every block but the last holds exactly ``block_words`` words; aligned pieces are viewed in
     place, and only bytes that straddle a block boundary are copied into a bounded carry buffer.
+    ``held``: bytes of blocks already yielded that the consumer may still read (see
+    :class:`ByteStream`).
     """
     block_bytes = 4 * block_words
     carry = bytearray()
     start = 0
-    for piece in stream.pieces():
+    for piece in stream.pieces(held):
         view = memoryview(piece).cast("B")
         if carry:
             take = min(block_bytes - len(carry), view.nbytes)
@@ -147,9 +171,7 @@ def gpu_tile_fmix32(stream: ByteStream) -> int:
     if stream.nbytes == 0:
         return 0
     padded = stream.nbytes + (-stream.nbytes % 4)
-    backend = _backend(stream.nbytes)
-    acc = backend.sum_blocks("tile_sum", word_blocks(stream), padded)
-    return splitmix64_finalize(acc)
+    return splitmix64_finalize(_sum("tile_sum", stream, padded))
 
 
 def _require_words(stream: ByteStream, scheme: str) -> None:
@@ -163,12 +185,10 @@ def _require_words(stream: ByteStream, scheme: str) -> None:
 def gpu_xor_int64(stream: ByteStream) -> int:
     """``gpu-xor-int64`` (0.4.7-0.4.10.post2): a wrapping int64 sum, returned signed."""
     _require_words(stream, "gpu-xor-int64")
-    backend = _backend(stream.nbytes)
-    return to_signed(backend.sum_blocks("xor64_sum", word_blocks(stream)), 64)
+    return to_signed(_sum("xor64_sum", stream), 64)
 
 
 def gpu_xor_int32(stream: ByteStream) -> int:
     """``gpu-xor-int32`` (0.4.6.post5, Triton 3.2.0 semantics): int32 words, summed into int64."""
     _require_words(stream, "gpu-xor-int32")
-    backend = _backend(stream.nbytes)
-    return to_signed(backend.sum_blocks("xor32_sum", word_blocks(stream)), 64)
+    return to_signed(_sum("xor32_sum", stream), 64)

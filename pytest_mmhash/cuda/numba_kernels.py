@@ -1,9 +1,10 @@
 """numba kernels for the CUDA-path schemes: the maths of :class:`.emulation.NumpyBackend`, compiled.
 
-Imported only by :func:`.numba_backend.backend` (numba is the optional ``fast``
-extra). Each kernel handles one block on one core and releases the GIL, so the backend runs blocks
-on a thread pool. Kernels compile on first call and are cached on disk (``cache=True``) where numba
-finds a writable cache directory; elsewhere they compile once per process.
+Imported only by :func:`.numba_backend.backend`. Each kernel handles one block on one core and
+releases the GIL, so the backend runs blocks on a thread pool. Kernels compile on first call and
+are cached on disk (``cache=True``: next to this file, or in ``$NUMBA_CACHE_DIR``, else numba's
+per-user cache), so the compile is paid once per machine; where no cache directory is writable they
+compile once per process.
 
 numba widens integer arithmetic to 64 bits, so every 32-bit step is truncated back explicitly
 (``np.uint32``/``np.int32``); LLVM narrows those operations again, so the loops vectorise.

@@ -16,15 +16,17 @@ from dataclasses import dataclass
 class ByteStream:
     """A feature's logical byte sequence: its total length and a way to read it in order.
 
-    ``pieces()`` may be called more than once; each call yields buffers (bytes-like, C-contiguous)
-    whose concatenation is the whole sequence.
+    ``pieces(held)`` may be called more than once; each call yields buffers (bytes-like,
+    C-contiguous) whose concatenation is the whole sequence. ``held`` is the reader's promise:
+    whenever it asks for the next piece, it still uses at most the last ``held`` bytes it was
+    given, so the producer may release anything older (a memory-mapped file drops those pages).
     """
 
     nbytes: int
-    pieces: Callable[[], Iterator[memoryview]]
+    pieces: Callable[[int], Iterator[memoryview]]
 
     @classmethod
     def of(cls, data: bytes | bytearray | memoryview) -> ByteStream:
         """A stream over one in-memory buffer (not copied)."""
         view = memoryview(data).cast("B")
-        return cls(view.nbytes, lambda: iter((view,)))
+        return cls(view.nbytes, lambda held: iter((view,)))

@@ -19,6 +19,6 @@ def digest8(data: bytes | bytearray | memoryview) -> int:
 def sha256_digest8(stream: ByteStream) -> int:
     """:func:`digest8` of a whole stream, fed piece by piece (no concatenation)."""
     h = hashlib.sha256()
-    for piece in stream.pieces():
+    for piece in stream.pieces(0):  # each piece is done with once hashed
         h.update(piece)
     return int.from_bytes(h.digest()[:8], "big")
