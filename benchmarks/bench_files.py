@@ -3,7 +3,8 @@
     python benchmarks/bench_files.py [--size-mb 1024] [--dir /tmp] [--keep]
 
 Writes a float32 ``.npy`` of the given size (in 16 MiB steps), runs ``mmhash FILE`` on the CPU path
-and with ``--cuda``, and reports each run's wall time and ``ru_maxrss`` (``os.wait4``). File-backed
+and with ``--cuda`` (default threads, then ``MMHASH_THREADS=16``, then with numba made unimportable:
+the numpy fallback), and reports each run's wall time and ``ru_maxrss`` (``os.wait4``). File-backed
 pages of a memory map count in RSS as they are touched, so this checks the streaming as a whole.
 """
 
@@ -34,21 +35,31 @@ def write_npy(path: Path, nbytes: int) -> None:
     del out
 
 
-def run_mmhash(mmhash: str, *args: str) -> tuple[float, float, str]:
-    """Seconds, peak RSS in MB and stdout of one ``mmhash`` run."""
+#: ``mmhash`` in a process where numba cannot be imported (``sys.modules`` holds ``None``).
+WITHOUT_NUMBA = (
+    "import sys; sys.modules['numba'] = None; from pytest_mmhash.cli import main; sys.exit(main())"
+)
+
+
+def run_mmhash(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Seconds, peak RSS in MB and output of one ``mmhash`` run (``env`` added to ours)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [mmhash, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise RuntimeError(f"mmhash {args} exited {proc.returncode}:\n{out}")
+        raise RuntimeError(f"{command} exited {proc.returncode}:\n{out}")
     return time.perf_counter() - start, usage.ru_maxrss / 1024, out.strip()
 
 
-def _mmhash() -> str:
+def mmhash_script() -> str:
     """The ``mmhash`` script next to this interpreter, else the one on PATH."""
     here = Path(sys.executable).with_name("mmhash")
     return str(here) if here.exists() else shutil.which("mmhash") or "mmhash"
@@ -69,13 +80,23 @@ def main() -> None:
         writer = ctx.Process(target=write_npy, args=(path, args.size_mb << 20))
         writer.start()
         writer.join()
-    mmhash = _mmhash()
-    print(f"{path} ({path.stat().st_size / 2**20:.0f} MiB), {mmhash}")
-    print(f"  {'run':24} {'seconds':>8} {'peak RSS MB':>12}  output")
+    mmhash = mmhash_script()
+    print(f"{path} ({path.stat().st_size / 2**20:.0f} MiB), {mmhash}, {os.cpu_count()} CPUs")
+    print(f"  load average {os.getloadavg()[0]:.1f} at start")
+    print(f"  {'run':44} {'seconds':>8} {'peak RSS MB':>12}  output")
+    sixteen = {"MMHASH_THREADS": "16"}
+    runs = (
+        ("mmhash FILE", [mmhash], {}),
+        ("mmhash --cuda FILE", [mmhash, "--cuda"], {}),
+        ("MMHASH_THREADS=16 mmhash FILE", [mmhash], sixteen),
+        ("MMHASH_THREADS=16 mmhash --cuda FILE", [mmhash, "--cuda"], sixteen),
+        ("mmhash --cuda FILE, numpy fallback", [sys.executable, "-c", WITHOUT_NUMBA, "--cuda"], {}),
+    )
     try:
-        for label, extra in (("mmhash FILE", ()), ("mmhash --cuda FILE", ("--cuda",))):
-            seconds, rss, out = run_mmhash(mmhash, *extra, str(path))
-            print(f"  {label:24} {seconds:8.2f} {rss:12.1f}  {out.splitlines()[-1][:80]}")
+        for label, command, env in runs:
+            seconds, rss, out = run_mmhash([*command, str(path)], env)
+            print(f"  {label:44} {seconds:8.2f} {rss:12.1f}  {out.splitlines()[-1][:60]}")
+        print(f"  load average {os.getloadavg()[0]:.1f} at end")
     finally:
         if not args.keep:
             path.unlink()

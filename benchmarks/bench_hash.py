@@ -7,8 +7,9 @@ interleaved over ``--repeat`` rounds (best round reported, median in brackets). 
 ``ru_maxrss`` (``os.wait4``) of a fresh worker that builds the feature and hashes it once, minus
 that of one that only builds it (both first warm the same code on a tiny input). The CPU-path rows include SGLang's own ``hash_feature``
 when ``sglang`` is importable here or in ``--sglang-python`` (default ``$MMHASH_SGLANG_PYTHON``);
-the worker then runs in that interpreter. A last table gives the first call in a fresh process,
-numba against numpy, which sets ``numba_backend.MIN_BYTES``.
+the worker then runs in that interpreter. The CUDA-path rows run the default backend (numba), then
+the numpy fallback, each against raw SHA-256 in the same rounds. A last table gives the first call
+in a fresh process, numba against numpy, which sets ``numba_backend.MIN_BYTES``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 MARK = "@@bench@@"
+#: Row-name suffix of the CUDA-path rows timed with numba disabled.
+FALLBACK = "(numpy fallback)"
 #: (scheme, the release whose CUDA path uses it).
 CUDA_SCHEMES = (
     ("gpu-tile-fmix32", "0.5.23"),
@@ -150,43 +153,26 @@ def _sglang_version() -> str:
 
 
 def worker_cuda(nbytes: int, repeat: int) -> dict:
-    """CUDA-path emulation of every GPU scheme against raw hashlib, numba and numpy backends."""
+    """CUDA-path emulation of every GPU scheme against raw hashlib: the default backend (numba,
+    the default install), then the numpy fallback (what a platform without numba gets)."""
     from pytest_mmhash.cuda import numba_backend
 
     t = _random_words(nbytes)
     raw = memoryview(t.numpy()).cast("B")
-    compiled = (
-        "numba"
-        if numba_backend.backend(nbytes)
-        else (
-            "numpy (below MIN_BYTES)"
-            if numba_backend.backend(2**62)
-            else "numpy (numba not installed)"
-        )
-    )
+    default = "numba" if numba_backend.backend(2**62) else "numpy fallback (numba not importable)"
     rows = {
         scheme: _measure(_cuda_methods(t, raw, version), nbytes, repeat)
         for scheme, version in CUDA_SCHEMES
     }
-    rows["numpy backend"] = _numpy_row(t, nbytes, max(1, repeat // 3))
-    return {"rows": rows, "compiled": compiled}
-
-
-def _numpy_row(t: Any, nbytes: int, repeat: int) -> dict:
-    """gpu-tile-fmix32 with the numpy reference backend (numba disabled)."""
-    from pytest_mmhash import hash_feature
-    from pytest_mmhash.cuda import numba_backend
-
     saved = numba_backend.backend
     numba_backend.backend = lambda nbytes=0: None
     try:
-        return _measure(
-            {"mmhash": lambda: hash_feature(t, sglang_version="0.5.23", device="cuda").hash},
-            nbytes,
-            repeat,
-        )
+        for scheme, version in CUDA_SCHEMES:
+            methods = _cuda_methods(t, raw, version)
+            rows[f"{scheme} {FALLBACK}"] = _measure(methods, nbytes, max(1, repeat // 3))
     finally:
         numba_backend.backend = saved
+    return {"rows": rows, "default": default}
 
 
 def worker_mem(nbytes: int, kind: str, case: str, method: str) -> dict:
@@ -294,7 +280,7 @@ def _add_peaks(res: dict, python: str, nbytes: int, kind: str) -> None:
     for case, row in res["rows"].items():
         for method in ("mmhash", "sglang"):
             if method in row:
-                known = case != "numpy backend"
+                known = not case.endswith(FALLBACK)
                 row[method]["peak_mb"] = (
                     _peak_mb(python, nbytes, kind, case, method) if known else None
                 )
@@ -340,23 +326,16 @@ def _print_cpu(res: dict, nbytes: int) -> None:
 
 
 def _print_cuda(res: dict, nbytes: int) -> None:
-    backend = res["compiled"]
-    print(f"\nCUDA-path emulation on CPU, {nbytes / 1e6:.0f} MB int32 feature, backend {backend}")
+    print(f"\nCUDA-path emulation on CPU, {nbytes / 1e6:.0f} MB int32 feature")
+    print(f"  default backend: {res['default']}; rows '{FALLBACK}': numba disabled")
     print(
-        f"  {'scheme':16} {'sha256 GB/s':>14} {'mmhash GB/s':>14} {'mmhash/sha':>10}  {'peak extra':>22}"
+        f"  {'scheme':32} {'sha256 GB/s':>14} {'mmhash GB/s':>14} {'mmhash/sha':>10}  {'peak extra':>22}"
     )
-    rows = dict(res["rows"])
-    numpy_row = rows.pop("numpy backend")["mmhash"]
-    for scheme, r in rows.items():
+    for scheme, r in res["rows"].items():
         print(
-            f"  {scheme:16} {_fmt_rate(r['sha256']):>14} {_fmt_rate(r['mmhash']):>14} "
+            f"  {scheme:32} {_fmt_rate(r['sha256']):>14} {_fmt_rate(r['mmhash']):>14} "
             f"{r['mmhash']['best'] / r['sha256']['best']:9.3f}x  {_fmt_peak(r['mmhash']['peak_mb'], nbytes):>22}"
         )
-    sha = rows["gpu-tile-fmix32"]["sha256"]["best"]
-    print(
-        f"  {'tile, numpy ref':16} {'':>14} {_fmt_rate(numpy_row):>14} {numpy_row['best'] / sha:9.3f}x  "
-        f"{_fmt_peak(numpy_row['peak_mb'], nbytes):>22}"
-    )
 
 
 def _print_first(sizes_mb: list[int]) -> None:
