@@ -181,3 +181,14 @@ def test_old_image_path_note_names_mmhash_predict() -> None:
     from pytest_mmhash.loaders import IMAGE_NOTE
 
     assert "SGLang never assigns this value" in IMAGE_NOTE and "mmhash predict" in IMAGE_NOTE
+
+
+def test_a_failing_processor_is_one_line(files, monkeypatch, capsys) -> None:
+    def broken(requests, *, model, deployment):
+        raise RuntimeError("operator torchvision::nms does not exist\n  deep traceback")
+
+    monkeypatch.setattr(predictor, "_real_runner", lambda release, asked: broken)
+    code = main(["predict", str(files["a.png"]), "--model", str(files["qwen2"]), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "sglang's processor failed (RuntimeError: operator torchvision::nms" in err

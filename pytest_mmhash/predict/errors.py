@@ -21,6 +21,10 @@ class UnsupportedModelError(MmhashError):
     """SGLang has no multimodal processor for this model, or the method cannot serve it."""
 
 
+class ProcessorFailedError(MmhashError):
+    """SGLang's own processor raised something other than our errors (import, decode, ...)."""
+
+
 class NotExactError(MmhashError):
     """``--strict``: a prediction is not exact on this machine."""
 

@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 from .. import api
 from .. import versions as V
-from ..errors import BadArgumentError
+from ..errors import BadArgumentError, MmhashError, first_line
 from . import deployment as D
 from . import identity as I
 from . import support
-from .errors import RefusedHashesError, UnsupportedModelError
+from .errors import ProcessorFailedError, RefusedHashesError, UnsupportedModelError
 from .media import read_media
 from .model import ModelDir, read_model_dir
 from .types import Deployment, ItemPrediction, Media, Modality, ProcessedItem
@@ -233,10 +233,16 @@ def _run_processor(
 ) -> list[list[ProcessedItem]]:
     if runner is None:
         runner = _real_runner(release, sglang_version)
-    here = replace(
-        dep, preprocess_device=_ran_on(dep)
-    )  # the server's device, if this machine has it
-    return runner(requests, model=model.path, deployment=here)
+    # the runner runs on the server's device when this machine has it, else on CPU
+    here = replace(dep, preprocess_device=_ran_on(dep))
+    try:
+        return runner(requests, model=model.path, deployment=here)
+    except MmhashError:
+        raise
+    except Exception as e:  # anything from deep inside SGLang/torch becomes one line
+        raise ProcessorFailedError(
+            f"{model.path}: sglang's processor failed ({type(e).__name__}: {first_line(e)})"
+        ) from e
 
 
 def _ran_on(dep: Deployment) -> Literal["cpu", "cuda"]:
