@@ -73,9 +73,9 @@ def _sglang_hash() -> Callable[[Any], int] | None:
     """Real SGLang's ``hash_feature``, when sglang is importable in this interpreter."""
     if importlib.util.find_spec("sglang") is None:
         return None
-    from pytest_mmhash.oracle.shims import apply_shims
+    from pytest_mmhash.oracle import driver
 
-    apply_shims()
+    driver.start()  # this benchmark process is one meant for real SGLang
     from sglang.srt.managers.mm_utils import hash_feature
 
     return hash_feature

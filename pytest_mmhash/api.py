@@ -29,7 +29,6 @@ _PAD_SCHEMES = {
     V.PAD_SHIFT_1E6: pad.pad_shift_1e6,
     V.PAD_WIDE4: pad.pad_wide4,
 }
-DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class MMHash:
 
 
 def _check_device(device: str | None) -> None:
-    if device is not None and device not in DEVICES:
+    if device is not None and device not in V.DEVICES:
         raise UnsupportedDeviceError(f"device {device!r} is not one of 'cpu', 'cuda'")
 
 

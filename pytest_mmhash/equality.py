@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .implementations import schemes_line
+from .versions import schemes_line
 
 # --------------------------------------------------------------------------- mmhash_equal
 

@@ -13,6 +13,12 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0].strip()
 
 
+def error_text(e: BaseException) -> str:
+    """``"Type: first line"``: how a golden value records the exception an implementation raised."""
+    lines = str(e).splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"
+
+
 class MmhashError(Exception):
     """Base class of every error this package raises on purpose."""
 

@@ -3,7 +3,8 @@
 Implementations (:func:`resolve_impl`):
 
 * ``engine``: this package's :func:`pytest_mmhash.hash_feature`;
-* ``sglang``: the installed real SGLang, through :mod:`pytest_mmhash.oracle.driver`;
+* ``sglang``: the installed real SGLang, through :mod:`pytest_mmhash.oracle.driver` in a child
+  process (:mod:`pytest_mmhash.oracle.worker`);
 * ``MODULE:CALLABLE``: a downstream function ``fn(feature, *, sglang_version, device)`` that
   returns an ``int`` hash (pad values then go unchecked), an :class:`~pytest_mmhash.MMHash`, or a
   dict ``{"hash": int, "pad_values": [int, ...]}`` / ``{"error": "TypeError: ..."}``. It raises
@@ -15,16 +16,18 @@ Values are only ever *recorded* from real SGLang (:func:`recording_impl`).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GoldenError, MmhashError, UnhashableFeatureError
+from .errors import GoldenError, MmhashError, UnhashableFeatureError, error_text
 from .golden.model import Entry, Manifest, Recorded
 from .golden.store import Diagnosis, diagnose
 from .golden.validation import is_int
 from .ints import hex64
+from .versions import schemes_line
 
 # --------------------------------------------------------------------------- implementations
 
@@ -69,8 +72,7 @@ def _from_mmhash(m: Any) -> Observed:
 
 
 def _error(e: BaseException) -> dict[str, str]:
-    lines = str(e).splitlines()
-    return {"error": f"{type(e).__name__}: {lines[0] if lines else ''}"}
+    return {"error": error_text(e)}
 
 
 def _engine(feature: Any, release: str, device: str) -> Observed:
@@ -83,8 +85,10 @@ def _engine(feature: Any, release: str, device: str) -> Observed:
         return Observed(_error(e), any_error=True)
 
 
+@functools.cache
 def _real_sglang_driver() -> Any:
-    """The real-SGLang driver module; refuses when sglang is not importable.
+    """Real SGLang, run in a child process (:class:`.oracle.worker.SGLangProcess`, so that its
+    harness never patches this one); refuses when sglang is not importable.
 
     This is the only source of recorded values. Tests replace this function to simulate real
     SGLang; nothing else can.
@@ -97,9 +101,9 @@ def _real_sglang_driver() -> Any:
             f"real SGLang is not importable in this environment ({sys.executable}); golden values "
             f"come only from real SGLang: run in a venv with it installed (tools/install-sglang.sh)"
         )
-    from .oracle import driver
+    from .oracle.worker import SGLangProcess
 
-    return driver
+    return SGLangProcess()
 
 
 def real_sglang() -> tuple[Impl, str]:
@@ -321,15 +325,6 @@ def describe(value: Mapping[str, Any] | None) -> str:
         else "pad_values (not returned)"
     )
     return f"hash {value['hash']} (hex {value['hex']}), {pads}"
-
-
-def schemes_line(s: Mapping[str, Any] | None) -> str:
-    """Scheme ids as one line, e.g. ``hash sha256-raw, pad pad-wide4, modifiers mask64``."""
-    if not s:
-        return "(not reported by this implementation)"
-    return (
-        f"hash {s['hash']}, pad {s['pad']}, modifiers {'+'.join(s.get('modifiers', [])) or 'none'}"
-    )
 
 
 def _differences(expected: Mapping[str, Any] | None, observed: Observed | None) -> list[str]:

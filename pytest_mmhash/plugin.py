@@ -272,6 +272,10 @@ class _GoldenNode(pytest.Item):
             return f"{self.name}: {type(excinfo.value).__name__}: {excinfo.value}"
         return super().repr_failure(excinfo, style=style)
 
+    def reportinfo(self) -> tuple[Path, None, str]:
+        """Location shown in reports: the manifest and the item (entry and path, or the file)."""
+        return self.path, None, f"golden {self.name}"
+
 
 class _Failure(Exception):
     """A golden check failure whose message is the whole report."""
@@ -286,10 +290,6 @@ class GoldenItem(_GoldenNode):
         run = self.config.stash[_RUN]
         if device == "cuda" and run.settings.require_gpu:
             self.add_marker("gpu")
-
-    def reportinfo(self) -> tuple[Path, None, str]:
-        """Location shown in reports: the manifest, the entry and the path."""
-        return self.path, None, f"golden {self.name}"
 
     def runtest(self) -> None:
         """Check the entry against the recorded value, or record real SGLang's value."""
@@ -318,10 +318,6 @@ class UnlistedFileItem(_GoldenNode):
     def __init__(self, *, file: str, **kw: Any) -> None:
         super().__init__(**kw)
         self.file = file
-
-    def reportinfo(self) -> tuple[Path, None, str]:
-        """Location shown in reports."""
-        return self.path, None, f"golden {self.name}"
 
     def runtest(self) -> None:
         """Fail: an unlisted feature file is either a forgotten entry or a leftover."""
@@ -487,15 +483,10 @@ def mmhash_equal(request: pytest.FixtureRequest) -> Callable[..., Any]:
 @pytest.fixture
 def mmhash_golden(request: pytest.FixtureRequest) -> Any:
     """The golden manifest of --mmhash-golden (read only): ``mmhash_golden[id].value(release, device)``."""
-    s = request.config.stash[_SETTINGS]
-    run = request.config.stash.get(_RUN, None)
-    if run is not None:
-        return run.manifest
-    if s.golden is None:
+    run = request.config.stash.get(_RUN, None)  # set at configure whenever a golden dir is given
+    if run is None:
         pytest.fail(
             "the mmhash_golden fixture needs --mmhash-golden DIR (or the mmhash_golden ini key)",
             pytrace=False,
         )
-    from .golden.store import load_manifest
-
-    return load_manifest(s.golden)
+    return run.manifest

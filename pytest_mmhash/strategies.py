@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from . import versions as V
-from .api import DEVICES
 
 T = TypeVar("T")
 Strat = st.SearchStrategy
@@ -311,4 +310,4 @@ def sglang_versions(
 
 def devices() -> Strat[str]:
     """``"cpu"`` or ``"cuda"``: the path to hash on (never touches CUDA)."""
-    return st.sampled_from(DEVICES)
+    return st.sampled_from(V.DEVICES)

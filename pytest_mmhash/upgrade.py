@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import MmhashError
-from .golden.model import DEVICES, Manifest, iter_items
+from .golden.model import Manifest, iter_items
 from .golden.store import load_manifest
 from .implementations import Observed, describe, resolve_impl
 from .ints import M64
-from .versions import SHA256_F32, SHA256_RAW
+from .versions import DEVICES, SHA256_F32, SHA256_RAW, resolve
 
 CAUSES = ("content-scheme", "feature-dependent", "pad-scheme", "mask64", "error")
 
@@ -139,11 +139,12 @@ def upgrade_report(
 ) -> list[Change]:
     """The entries (and paths) whose hash or pad values change from ``from_version`` (default: the
     manifest pin) to ``to_version``, each with the scheme parts that cause it; computed by the engine."""
-    from .versions import resolve
-
     manifest = load_manifest(golden_dir)
-    old = resolve(from_version).version if from_version else manifest.pin
-    new = resolve(to_version).version
+    return changes_between(manifest, *_releases(manifest, from_version, to_version))
+
+
+def changes_between(manifest: Manifest, old: str, new: str) -> list[Change]:
+    """The entries (and paths) of ``manifest`` whose values differ between releases old and new."""
     engine = resolve_impl("engine")
     changes = []
     for entry, device in iter_items(manifest):
@@ -217,8 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         manifest = load_manifest(args.golden)
-        old, new = _versions(manifest, args)
-        changes = upgrade_report(args.golden, new, old)
+        old, new = _releases(manifest, args.from_version, args.to_version)
+        changes = changes_between(manifest, old, new)
     except MmhashError as e:
         print(f"mmhash upgrade-report: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -241,13 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _versions(manifest: Manifest, args: argparse.Namespace) -> tuple[str, str]:
-    """The (from, to) releases the arguments name; from defaults to the pin."""
-    from .versions import resolve
-
+def _releases(manifest: Manifest, from_version: str | None, to_version: str) -> tuple[str, str]:
+    """The (from, to) releases the versions name; from defaults to the manifest pin."""
     return (
-        resolve(args.from_version).version if args.from_version else manifest.pin,
-        resolve(args.to_version).version,
+        resolve(from_version).version if from_version else manifest.pin,
+        resolve(to_version).version,
     )
 
 

@@ -8,8 +8,10 @@ into an :class:`Era`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -31,6 +33,9 @@ RELEASES: tuple[str, ...] = tuple(
     """.split()
 )
 NEWEST = RELEASES[-1]
+
+#: The two paths SGLang hashes on: its CPU path (SHA-256) and its CUDA path (Triton kernels).
+DEVICES = ("cpu", "cuda")
 
 # Scheme ids, as named in docs/spec.md §2.3.
 PY_HASH_V0 = "py-hash-v0"
@@ -57,7 +62,6 @@ class Era:
     pad: str
     mask64: bool = False
     empty_list_error: str = "IndexError"  # what SGLang raises for hash_feature([])
-    any_cuda_selects_gpu: bool = False  # 0.5.10+: any CUDA element selects the GPU path
     mm_hashes: bool = False  # 0.5.13+: the request field ``mm_hashes`` sets the item hash
     namespaces: bool = False  # 0.5.18+: ``ns-mix-v1`` exists
     identity: bool = False  # 0.5.23+: ``set_identity`` with a 32-byte identity
@@ -76,21 +80,13 @@ _TABLE: tuple[Era, ...] = (
     Era("0.4.7", "0.4.10.post2", SHA256_F32, GPU_XOR_INT64, PAD_MOD30),
     Era("0.5.1", "0.5.8.post1", SHA256_F32, GPU_TILE_FMIX32, PAD_MOD30),
     Era("0.5.9", "0.5.9", SHA256_F32, GPU_TILE_FMIX32, PAD_SHIFT_1E6),
-    Era(
-        "0.5.10",
-        "0.5.12.post1",
-        SHA256_RAW,
-        GPU_TILE_FMIX32,
-        PAD_SHIFT_1E6,
-        any_cuda_selects_gpu=True,
-    ),
+    Era("0.5.10", "0.5.12.post1", SHA256_RAW, GPU_TILE_FMIX32, PAD_SHIFT_1E6),
     Era(
         "0.5.13",
         "0.5.13.post1",
         SHA256_RAW,
         GPU_TILE_FMIX32,
         PAD_SHIFT_1E6,
-        any_cuda_selects_gpu=True,
         mm_hashes=True,
     ),
     Era(
@@ -100,7 +96,6 @@ _TABLE: tuple[Era, ...] = (
         GPU_TILE_FMIX32,
         PAD_SHIFT_1E6,
         empty_list_error="TypeError",
-        any_cuda_selects_gpu=True,
         mm_hashes=True,
     ),
     Era(
@@ -110,7 +105,6 @@ _TABLE: tuple[Era, ...] = (
         GPU_TILE_FMIX32,
         PAD_SHIFT_1E6,
         empty_list_error="TypeError",
-        any_cuda_selects_gpu=True,
         mm_hashes=True,
         namespaces=True,
     ),
@@ -122,7 +116,6 @@ _TABLE: tuple[Era, ...] = (
         PAD_SHIFT_1E6,
         mask64=True,
         empty_list_error="TypeError",
-        any_cuda_selects_gpu=True,
         mm_hashes=True,
         namespaces=True,
     ),
@@ -134,7 +127,6 @@ _TABLE: tuple[Era, ...] = (
         PAD_WIDE4,
         mask64=True,
         empty_list_error="TypeError",
-        any_cuda_selects_gpu=True,
         mm_hashes=True,
         namespaces=True,
         identity=True,
@@ -160,6 +152,11 @@ def _parse(version: str) -> Version:
         ) from None
 
 
+def base_version(version: str) -> Version:
+    """``version`` parsed, without a local label (``0.5.9+cu128`` -> 0.5.9); a leading v is allowed."""
+    return _parse(_parse(version).public)
+
+
 @cache
 def _parsed_releases() -> tuple[Version, ...]:
     return tuple(_parse(r) for r in RELEASES)
@@ -182,7 +179,7 @@ def resolve(version: str | None, *, allow_newer: bool = False) -> Release:
     """
     if version is None:
         version = installed_sglang_version() or NEWEST
-    base = _parse(_parse(version).public)  # drop a local label such as +cu128
+    base = base_version(version)
     releases = _parsed_releases()
     for text, rel in zip(RELEASES, releases, strict=True):
         if rel == base:
@@ -225,3 +222,12 @@ def installed_sglang_version() -> str | None:
 def eras() -> tuple[Era, ...]:
     """The release ranges, oldest first, for ``mmhash --list-versions``."""
     return _TABLE
+
+
+def schemes_line(s: Mapping[str, Any] | None) -> str:
+    """Scheme ids as one line, e.g. ``hash sha256-raw, pad pad-wide4, modifiers mask64``."""
+    if not s:
+        return "(not reported by this implementation)"
+    return (
+        f"hash {s['hash']}, pad {s['pad']}, modifiers {'+'.join(s.get('modifiers', [])) or 'none'}"
+    )

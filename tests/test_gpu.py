@@ -86,7 +86,7 @@ def test_own_kernels_equal_sglangs_kernels_on_gpu(feature):
     """The installed SGLang's own hash_feature on the same CUDA tensors gives the same value."""
     from pytest_mmhash.oracle import driver
 
-    version = driver.sglang_version()
+    version = driver.start()
     ours = _outcome(lambda: hash_feature(_to_cuda(feature), sglang_version=version).hash)
     try:
         real: Any = driver.real_hash(_to_cuda(feature), "cuda")

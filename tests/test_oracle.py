@@ -2,7 +2,7 @@
 
 Runs only where ``sglang`` is importable (a venv from ``tools/install-sglang.sh``); elsewhere the
 module is skipped. The CUDA path runs SGLang's own Triton kernels: on a real GPU when there is one,
-else in Triton's interpreter on FakeCuda tensors (``pytest_mmhash.oracle.driver`` sets
+else in Triton's interpreter on FakeCuda tensors (``pytest_mmhash.oracle.driver.start()`` sets
 ``TRITON_INTERPRET=1`` before it imports sglang; export it in the shell if anything may import
 triton earlier).
 
@@ -31,7 +31,7 @@ from pytest_mmhash.oracle import driver  # noqa: E402
 pytestmark = pytest.mark.oracle
 
 EXAMPLES = int(os.environ.get("MMHASH_ORACLE_EXAMPLES", "25"))
-VERSION = driver.sglang_version()
+VERSION = driver.start()  # this test process is one meant for real SGLang
 ORACLE = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -174,21 +174,22 @@ def gpu_tile_fmix32(stream: ByteStream) -> int:
     return splitmix64_finalize(_sum("tile_sum", stream, padded))
 
 
-def _require_words(stream: ByteStream, scheme: str) -> None:
-    if stream.nbytes % 4:
+def require_whole_words(nbytes: int, scheme: str) -> None:
+    """Refuse what SGLang's int kernels refuse: a byte count that is not a multiple of 4."""
+    if nbytes % 4:
         raise UnhashableFeatureError(
-            f"{scheme}: the feature has {stream.nbytes} bytes, not a multiple of 4; SGLang's "
+            f"{scheme}: the feature has {nbytes} bytes, not a multiple of 4; SGLang's "
             f"kernel launch raises RuntimeError in view(torch.int32)"
         )
 
 
 def gpu_xor_int64(stream: ByteStream) -> int:
     """``gpu-xor-int64`` (0.4.7-0.4.10.post2): a wrapping int64 sum, returned signed."""
-    _require_words(stream, "gpu-xor-int64")
+    require_whole_words(stream.nbytes, "gpu-xor-int64")
     return to_signed(_sum("xor64_sum", stream), 64)
 
 
 def gpu_xor_int32(stream: ByteStream) -> int:
     """``gpu-xor-int32`` (0.4.6.post5, Triton 3.2.0 semantics): int32 words, summed into int64."""
-    _require_words(stream, "gpu-xor-int32")
+    require_whole_words(stream.nbytes, "gpu-xor-int32")
     return to_signed(_sum("xor32_sum", stream), 64)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ..errors import UnhashableFeatureError
 from ..ints import M32, to_signed
 from .constants import splitmix64_finalize
+from .emulation import require_whole_words
 
 TILE = "gpu-tile-fmix32"
 XOR64 = "gpu-xor-int64"
@@ -232,11 +232,8 @@ def hash_words_triton(words: Any, scheme: str, nbytes: int) -> int:
     """
     if scheme not in SCHEMES:
         raise ValueError(f"{scheme!r} is not a CUDA-path scheme ({', '.join(SCHEMES)})")
-    if scheme != TILE and nbytes % 4:
-        raise UnhashableFeatureError(
-            f"{scheme}: the feature has {nbytes} bytes, not a multiple of 4; SGLang's kernel launch "
-            f"raises RuntimeError in view(torch.int32)"
-        )
+    if scheme != TILE:
+        require_whole_words(nbytes, scheme)
     kernel = _kernels()[scheme]
     w = _as_words(words, nbytes)
     n = w.numel()

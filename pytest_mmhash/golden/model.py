@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GoldenError
+from ..versions import DEVICES, RELEASES
 
 FORMAT = "pytest-mmhash-golden"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-DEVICES = ("cpu", "cuda")
 CUDA_PATHS = ("triton-interpreter", "cuda-device")
 PROVENANCE_KEYS = ("sglang", "torch", "triton", "numpy", "python", "cuda_path", "date")
 ENTRY_KEYS = ("id", "file", "key", "sha256", "kind", "description", "values")
@@ -106,8 +106,6 @@ class Manifest:
 
 
 def _release_index(release: str) -> int:
-    from ..versions import RELEASES
-
     return RELEASES.index(release)
 
 

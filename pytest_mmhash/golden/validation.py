@@ -15,9 +15,9 @@ from typing import Any
 
 from ..errors import GoldenError, MmhashError
 from ..ints import M64, hex64
+from ..versions import DEVICES, RELEASES, resolve
 from .model import (
     CUDA_PATHS,
-    DEVICES,
     ENTRY_KEYS,
     FORMAT,
     FORMAT_VERSION,
@@ -54,8 +54,6 @@ class _Problems:
 
 def _canonical_release(text: Any) -> str | None:
     """``text`` when it is a known release spelled canonically, else None."""
-    from ..versions import RELEASES
-
     return text if isinstance(text, str) and text in RELEASES else None
 
 
@@ -141,8 +139,6 @@ def _check_provenance(prov: Any, p: _Problems) -> None:
 
 def _same_release(text: str) -> str | None:
     """The release ``text`` (e.g. ``0.5.23+cu128``) names, or None."""
-    from ..versions import resolve
-
     try:
         return resolve(text).version
     except MmhashError:

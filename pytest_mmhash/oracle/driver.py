@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import error_text
+
 _REAL_CUDA = torch.cuda.is_available()
 
 
@@ -61,11 +63,22 @@ class FakeCuda(torch.Tensor):
 _mods: dict[str, Any] = {}
 
 
-def _sglang() -> dict[str, Any]:
-    """Apply the shims and import SGLang's own hashing entry points (once)."""
-    if _mods:
-        return _mods
-    from pytest_mmhash.oracle.shims import apply_shims
+def start() -> str:
+    """Prepare this process for real SGLang and import it (once); its version.
+
+    This explicit call is the only thing in the package that changes a process's global state:
+    ``TRITON_INTERPRET=1`` without a GPU (before sglang imports triton), the import shims of
+    :mod:`.shims`, and a no-op ``torch.cuda.device`` without a GPU (0.4.9.post5-0.4.10.post2
+    launch their kernel inside it). Call it only in a process meant for real SGLang: the oracle
+    tests, the selftest, :mod:`.worker` (which the ``sglang`` golden implementation starts).
+    """
+    if not _mods:
+        _import_sglang()
+    return sglang_version()
+
+
+def _import_sglang() -> None:
+    from .shims import apply_shims
 
     if os.environ.get("SGLANG_MM_SKIP_COMPUTE_HASH", "").lower() in ("1", "true", "yes"):
         raise RuntimeError(
@@ -80,6 +93,15 @@ def _sglang() -> dict[str, Any]:
     from sglang.srt.managers import mm_utils, schedule_batch
 
     _mods.update(sglang=sglang, mm_utils=mm_utils, schedule_batch=schedule_batch)
+
+
+def _sglang() -> dict[str, Any]:
+    """SGLang's own hashing entry points; refuses before :func:`start`."""
+    if not _mods:
+        raise RuntimeError(
+            "pytest_mmhash.oracle.driver.start() has not been called: it prepares this process for "
+            "real SGLang (shims, TRITON_INTERPRET) and imports it"
+        )
     return _mods
 
 
@@ -111,8 +133,7 @@ def _tensors_to_cuda(feature: Any) -> Any:
 
 def _err(e: BaseException) -> dict[str, str]:
     """``{"error": "<Type>: <first line>"}`` for an exception SGLang raised."""
-    lines = str(e).splitlines()
-    return {"error": f"{type(e).__name__}: {lines[0] if lines else ''}"}
+    return {"error": error_text(e)}
 
 
 def _make_item(feature: Any, preset_hash: int | None = None) -> Any:
@@ -167,127 +188,40 @@ def real_hash(feature: Any, device: str) -> int:
     return int(item.hash)
 
 
-# ---------------------------------------------------------------- selftest (spec §5)
-
-
-def _vkey(v: str) -> tuple[int, ...]:
-    """Sortable key for a release string like 0.4.10.post2."""
-    head, _, post = v.partition(".post")
-    return tuple(int(x) for x in head.split(".")) + (int(post or 0),)
-
-
-def _inputs() -> dict[str, Any]:
-    """The spec §5 inputs."""
-    return {
-        "A": torch.arange(1000, dtype=torch.float32).reshape(10, 100),
-        "B7": torch.arange(7, dtype=torch.bfloat16),
-        "B8": torch.arange(8, dtype=torch.bfloat16),
-        "M": [torch.ones(3), torch.arange(4)],
-        "I": torch.arange(20000, dtype=torch.int32),
-    }
-
-
-_CPU = {
-    "sha256-f32": {
-        "A": 6195373761911486496,
-        "B7": 12325294725044462236,
-        "B8": 392323221453916089,
-        "M": 12329395046253440683,
-        "I": 13589998309442005720,
-    },
-    "sha256-raw": {
-        "A": 6195373761911486496,
-        "B7": 16244085110033407481,
-        "B8": 15551355311054656151,
-        "M": 16533680723886250405,
-        "I": 13589998309442005720,
-    },
-}
-_GPU = {
-    "gpu-xor-int32": {"A": 1059033198886, "B8": 3060212859, "M": 5395639539, "B7": "RuntimeError"},
-    "gpu-xor-int64": {
-        "A": -1899298369056619034,
-        "B8": 24157705902139387,
-        "M": -8123164300371323469,
-        "B7": "RuntimeError",
-    },
-    "gpu-tile-fmix32": {
-        "A": 14660478606431258911,
-        "B7": 7695844872513631682,
-        "I": 4588543558511414631,
-        "M": 17787887286460750404,
-    },
-}
-_WIDE4 = {
-    ("cpu", "A"): [
-        1943739351697803261,
-        2218631454615547932,
-        2555005557022908026,
-        3367784818563980755,
-    ],
-    ("cpu", "B7"): [
-        566527132381785179,
-        186557374693928239,
-        3877462897444374262,
-        2624099577502521545,
-    ],
-    ("cpu", "M"): [
-        3319508214618362352,
-        2131418205219196081,
-        1490506654342658287,
-        2639542910447886526,
-    ],
-    ("cuda", "A"): [
-        1984757153445888498,
-        1178681173285974006,
-        513223713106534960,
-        3770766702899660219,
-    ],
-    ("cuda", "B7"): [
-        2642543058763123241,
-        2096580958913303794,
-        2370072151228103229,
-        299015530752833871,
-    ],
-    ("cuda", "I"): [
-        1397890412235208909,
-        3675479225343482037,
-        3372739040846971164,
-        2669494158454809393,
-    ],
-}
+# ---------------------------------------------------------------- selftest (docs/spec.md §7)
 
 
 def _expected(version: str, device: str, name: str) -> tuple[Any, Any]:
-    """Spec §5 expectation (hash or error type, pads) for this release, or (None, None) if not tabled."""
-    k = _vkey(version)
-    if device == "cpu":
-        h = _CPU["sha256-f32" if k < _vkey("0.5.10") else "sha256-raw"].get(name)
-    elif k == _vkey("0.4.6.post5"):
-        h = _GPU["gpu-xor-int32"].get(name)
-    elif _vkey("0.4.7") <= k < _vkey("0.5.1"):
-        h = _GPU["gpu-xor-int64"].get(name)
-    elif k >= _vkey("0.5.1"):
-        h = _GPU["gpu-tile-fmix32"].get(name)
-    else:
-        h = None
+    """The spec's hash (or the exception SGLang raises) for input ``name`` on this release's path
+    (:data:`pytest_mmhash.spec_vectors.HASHES`), and the pads the engine derives from it; ``(None,
+    None)`` where the spec tables no value."""
+    from ..api import from_hash
+    from ..errors import MmhashError
+    from ..spec_vectors import HASHES
+    from ..versions import resolve
+
+    try:
+        era = resolve(version).era
+    except MmhashError:
+        return None, None
+    h = HASHES.get(era.cpu if device == "cpu" else era.cuda, {}).get(name)
     if not isinstance(h, int):
         return h, None
-    if k >= _vkey("0.5.23"):
-        return h, _WIDE4.get((device, name))
-    return h, [h % 2**30 + (1_000_000 if k >= _vkey("0.5.9") else 0)]
+    return h, list(from_hash(h, sglang_version=version).pad_values)
 
 
 def _selftest() -> int:
-    """Print spec §5 vectors from the installed sglang and compare them with the spec table."""
-    v = sglang_version()
+    """Print the spec's vectors from the installed sglang and compare them with the spec's table."""
+    from ..spec_vectors import inputs
+
+    v = start()
     print(
         f"sglang {v} from {os.path.dirname(_sglang()['sglang'].__file__)}; torch {torch.__version__};"
         f" TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')}; real cuda={_REAL_CUDA}"
     )
     bad = 0
     for device in ("cpu", "cuda"):
-        for name, x in _inputs().items():
+        for name, x in inputs().items():
             try:
                 h: Any = real_hash(x, device)
             except Exception as e:
@@ -313,43 +247,26 @@ def _selftest() -> int:
             bad += verdict.startswith("MISMATCH")
             print(f"{device:4} {name:3} hash_feature={h}  item={item}  {verdict}")
     MDI = _sglang()["schedule_batch"].MultimodalDataItem
-    if hasattr(MDI, "set_identity"):
+    if hasattr(MDI, "set_identity"):  # 0.5.23+: compared with the engine's from_identity/from_hash
         import hashlib
 
+        from ..api import from_hash, from_identity
+
+        identity = hashlib.sha256(b"identity").digest()
         checks = [
             (
                 "set_identity(sha256(b'identity'))",
-                lambda it: it.set_identity(hashlib.sha256(b"identity").digest()),
-                (
-                    7538861272318920668,
-                    [
-                        2346459779767466503,
-                        607141024133249185,
-                        2165520880982892944,
-                        721568320551594429,
-                    ],
-                ),
+                lambda it: it.set_identity(identity),
+                from_identity(identity, sglang_version=v),
             ),
-            ("set_hash(-1)", lambda it: it.set_hash(-1), (18446744073709551615, None)),
-            (
-                "set_hash(0)",
-                lambda it: it.set_hash(0),
-                (
-                    0,
-                    [
-                        3397727234245131147,
-                        2304395387532635524,
-                        2205624834353178515,
-                        3623825934275559232,
-                    ],
-                ),
-            ),
+            ("set_hash(-1)", lambda it: it.set_hash(-1), from_hash(-1, sglang_version=v)),
+            ("set_hash(0)", lambda it: it.set_hash(0), from_hash(0, sglang_version=v)),
         ]
-        for label, fn, (eh, ep) in checks:
+        for label, fn, want in checks:
             it = _make_item(None)
             fn(it)
             got = _item_result(it)
-            ok = got["hash"] == eh and (ep is None or got["pad_values"] == ep)
+            ok = (got["hash"], got["pad_values"]) == (want.hash, list(want.pad_values))
             bad += not ok
             print(f"{label}: {got}  {'OK' if ok else 'MISMATCH'}")
     print(f"selftest: {bad} mismatch(es)")

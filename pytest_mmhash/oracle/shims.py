@@ -14,6 +14,11 @@ import sys
 import types
 from typing import Any
 
+from packaging.version import Version
+
+from ..errors import UnknownVersionError
+from ..versions import base_version
+
 _applied: set[str] = set()
 
 
@@ -170,25 +175,23 @@ def importable_sglang_version() -> str | None:
     return None
 
 
+def _in_range(version: str, first: str, below: str) -> bool:
+    """``first <= version < below`` (local labels ignored); False for an unparsable version."""
+    try:
+        v = base_version(version)
+    except UnknownVersionError:
+        return False
+    return Version(first) <= v < Version(below)
+
+
 def needs_sgl_kernel_stub(version: str) -> bool:
     """True for releases that import ``sgl_kernel`` at module level: 0.4.x and 0.5.6-0.5.10."""
-    head = version.split(".post")[0].split("+")[0]
-    try:
-        k = tuple(int(x) for x in head.split(".")[:3])
-    except ValueError:
-        return False
-    return (0, 4, 0) <= k < (0, 5, 0) or (0, 5, 6) <= k <= (0, 5, 10)
+    return _in_range(version, "0.4", "0.5") or _in_range(version, "0.5.6", "0.5.11")
 
 
 def needs_vllm_stub(version: str) -> bool:
     """True for releases up to 0.4.8.post1, which import ``vllm`` at module level."""
-    head = version.split("+")[0]
-    base, _, post = head.partition(".post")
-    try:
-        k = tuple(int(x) for x in base.split(".")[:3]) + (int(post or 0),)
-    except ValueError:
-        return False
-    return k <= (0, 4, 8, 1)
+    return _in_range(version, "0", "0.4.8.post2")
 
 
 def _flag(env: str, version: str | None, rule: Any) -> bool:
