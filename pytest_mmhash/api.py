@@ -144,15 +144,26 @@ def from_hash(h: int, *, sglang_version: str | None = None, allow_newer: bool = 
     return _item(h, release, None, "given")
 
 
+def _release_with(
+    sglang_version: str | None, allow_newer: bool, feature: str, missing: str
+) -> V.Release:
+    """The release, refusing one whose era lacks ``feature`` (an :class:`Era` flag): "sglang V <missing>"."""
+    release = V.resolve(sglang_version, allow_newer=allow_newer)
+    if not getattr(release.era, feature):
+        raise UnhashableFeatureError(f"sglang {release.version} {missing}")
+    return release
+
+
 def from_mm_hash(
     text: str, *, sglang_version: str | None = None, allow_newer: bool = False
 ) -> MMHash:
     """The item SGLang builds from a caller's ``mm_hashes`` hex string (0.5.13+): ``int(text, 16)``."""
-    release = V.resolve(sglang_version, allow_newer=allow_newer)
-    if not release.era.mm_hashes:
-        raise UnhashableFeatureError(
-            f"sglang {release.version} does not accept mm_hashes (the request field exists from 0.5.13)"
-        )
+    release = _release_with(
+        sglang_version,
+        allow_newer,
+        "mm_hashes",
+        "does not accept mm_hashes (the request field exists from 0.5.13)",
+    )
     try:
         h = pad.hash_of_mm_hash(text)
     except ValueError:
@@ -166,11 +177,12 @@ def from_identity(
     identity: bytes | str, *, sglang_version: str | None = None, allow_newer: bool = False
 ) -> MMHash:
     """The item SGLang builds with ``set_identity`` (0.5.23+) from a 32-byte identity (or 64 hex digits)."""
-    release = V.resolve(sglang_version, allow_newer=allow_newer)
-    if not release.era.identity:
-        raise UnhashableFeatureError(
-            f"sglang {release.version} has no set_identity (32-byte identities exist from 0.5.23)"
-        )
+    release = _release_with(
+        sglang_version,
+        allow_newer,
+        "identity",
+        "has no set_identity (32-byte identities exist from 0.5.23)",
+    )
     if isinstance(identity, str):
         try:
             identity = bytes.fromhex(identity)
@@ -188,11 +200,12 @@ def namespaced(
     h: int, namespace: str, *, sglang_version: str | None = None, allow_newer: bool = False
 ) -> MMHash:
     """The item a model processor builds with ``ns-mix-v1`` (0.5.18+) from a hash and a namespace."""
-    release = V.resolve(sglang_version, allow_newer=allow_newer)
-    if not release.era.namespaces:
-        raise UnhashableFeatureError(
-            f"sglang {release.version} has no namespaced hashes (ns-mix-v1 exists from 0.5.18)"
-        )
+    release = _release_with(
+        sglang_version,
+        allow_newer,
+        "namespaces",
+        "has no namespaced hashes (ns-mix-v1 exists from 0.5.18)",
+    )
     try:
         mixed = pad.ns_mix_v1(h, namespace)
     except ValueError as e:

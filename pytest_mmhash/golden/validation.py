@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -110,17 +110,26 @@ def _check_top(data: Any, p: _Problems) -> bool:
     return True
 
 
-def _check_provenance(prov: Any, p: _Problems) -> None:
-    if not isinstance(prov, dict):
-        p.add("field 'provenance'", f"must be an object, got {type(prov).__name__}")
+def _by_release(
+    data: Any, where: str, prefix: str, p: _Problems, what: str = "an object"
+) -> Iterator[tuple[Any, str, dict]]:
+    """The ``(release, location, object)`` items of an object keyed by release; bad keys and values are
+    reported (located as ``prefix[release]``) and bad values skipped."""
+    if not isinstance(data, dict):
+        p.add(where, f"must be an object, got {type(data).__name__}")
         return
-    for rel, rec in prov.items():
-        where = f"provenance[{rel!r}]"
+    for rel, rec in data.items():
+        w = f"{prefix}[{rel!r}]"
         if _canonical_release(rel) is None:
-            p.add(where, "key must be a known sglang release, spelled like '0.5.23'")
+            p.add(w, "key must be a known sglang release, spelled like '0.5.23'")
         if not isinstance(rec, dict):
-            p.add(where, f"must be an object, got {type(rec).__name__}")
+            p.add(w, f"must be {what}, got {type(rec).__name__}")
             continue
+        yield rel, w, rec
+
+
+def _check_provenance(prov: Any, p: _Problems) -> None:
+    for rel, where, rec in _by_release(prov, "field 'provenance'", "provenance", p):
         if set(rec) != set(PROVENANCE_KEYS):
             p.add(where, f"keys must be {', '.join(PROVENANCE_KEYS)}, got {sorted(rec)}")
         for k in PROVENANCE_KEYS:
@@ -190,16 +199,8 @@ def _check_entry(e: Any, where: str, p: _Problems) -> None:
 
 
 def _check_values(values: Any, where: str, p: _Problems) -> None:
-    if not isinstance(values, dict):
-        p.add(where, f"must be an object, got {type(values).__name__}")
-        return
-    for rel, by_dev in values.items():
-        w = f"{where}[{rel!r}]"
-        if _canonical_release(rel) is None:
-            p.add(w, "key must be a known sglang release, spelled like '0.5.23'")
-        if not isinstance(by_dev, dict):
-            p.add(w, f"must be an object keyed by 'cpu'/'cuda', got {type(by_dev).__name__}")
-            continue
+    what = "an object keyed by 'cpu'/'cuda'"
+    for _, w, by_dev in _by_release(values, where, where, p, what):
         for dev, v in by_dev.items():
             if dev not in DEVICES:
                 p.add(f"{w}[{dev!r}]", "path must be 'cpu' or 'cuda'")

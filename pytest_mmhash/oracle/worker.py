@@ -47,11 +47,11 @@ class SGLangProcess:
     """
 
     def __init__(self, python: str = sys.executable) -> None:
-        root = str(Path(__file__).resolve().parents[2])  # this copy of pytest_mmhash
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-        }
+        # This copy of pytest_mmhash, after the caller's PYTHONPATH (which may put a release's
+        # sglang source ahead of the venv's own, as tools/install-sglang.sh's env.sh does).
+        root = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), root]))
+        env = {**os.environ, "PYTHONPATH": path}
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [python, "-m", "pytest_mmhash.oracle.worker"],
