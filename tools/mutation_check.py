@@ -84,8 +84,8 @@ MUTATIONS = (
     Mutation(C, "x ^= x >> np.int32(13)", "x ^= x >> np.int32(12)", "xor-int32 shift 13 -> 12"),
     Mutation(
         C,
-        "word_blocks(stream)), 64)\n\n\ndef gpu_xor_int32",
-        "word_blocks(stream)), 65)\n\n\ndef gpu_xor_int32",
+        '_sum("xor64_sum", stream), 64)',
+        '_sum("xor64_sum", stream), 65)',
         "xor-int64 result not wrapped to signed 64",
     ),
     Mutation(
