@@ -289,6 +289,8 @@ def check_entry(
         problem = failure
     elif expected is None:
         problem = f"no value is recorded for sglang {release} on the {device} path"
+    elif observed is None:
+        problem = "the feature file is missing"
     else:
         problem = None if matches(expected, observed) else "the value differs from the recorded one"
     return Check(manifest, entry, release, device, impl.name, expected, observed, diag, problem)

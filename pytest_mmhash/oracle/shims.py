@@ -1,4 +1,4 @@
-"""Import shims that let real SGLang releases import on CPU-only torch 2.13 (spec §3).
+"""Import shims that let real SGLang releases import on CPU-only torch 2.13 (docs/spec.md §9.2).
 
 Nothing is patched at import time; call :func:`apply_shims` before ``import sglang``.
 """
@@ -122,7 +122,7 @@ def _amx_shim() -> None:
     import torch
 
     if not hasattr(torch._C._cpu, "_is_amx_tile_supported"):
-        torch._C._cpu._is_amx_tile_supported = lambda: False
+        torch._C._cpu._is_amx_tile_supported = lambda: False  # type: ignore[attr-defined]
 
 
 def _sgl_kernel_shim() -> None:
@@ -132,7 +132,7 @@ def _sgl_kernel_shim() -> None:
 
 
 def _vllm_shim() -> None:
-    """(4) harness-only, not in spec §3: placeholder ``vllm``/``decord`` so 0.4.6.post5-0.4.8.post1 import."""
+    """(4) harness-only: placeholder ``vllm``/``decord`` so 0.4.6.post5-0.4.8.post1 import."""
     if not any(isinstance(f, _AnyFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _AnyFinder())
 
@@ -155,7 +155,7 @@ def _torchvision_shim() -> None:
             return None
 
     tolerant._mmhash_shim = True  # type: ignore[attr-defined]
-    L.Library._register_fake = tolerant
+    L.Library._register_fake = tolerant  # type: ignore[method-assign]
 
 
 def importable_sglang_version() -> str | None:
