@@ -2,7 +2,7 @@
 
 Runs only inside a venv where real ``sglang`` is importable (``tools/install-sglang.sh``).
 
-CUDA path without a GPU (spec §4): ``TRITON_INTERPRET=1`` must be in the environment before
+CUDA path without a GPU (docs/spec.md §8.1): ``TRITON_INTERPRET=1`` must be in the environment before
 anything imports triton (sglang imports it at module level), because SGLang's Triton kernels are
 decorated when their module is imported.  The first call into SGLang sets it (before importing
 sglang) when no real CUDA device is present and it is not already set; if triton was imported
@@ -15,7 +15,7 @@ Numpy convention: for ``device="cpu"`` a numpy array is passed to SGLang as is. 
 native byte order, made C-contiguous, ``torch.from_numpy``'d and then put on CUDA (FakeCuda).
 Those conversions are the harness's, not SGLang's, so errors they raise are not caught.
 
-CLI: ``python -m pytest_mmhash.oracle.driver --selftest`` prints the spec §5 vectors.
+CLI: ``python -m pytest_mmhash.oracle.driver --selftest`` prints the docs/spec.md §7 vectors.
 """
 
 from __future__ import annotations
@@ -48,14 +48,14 @@ def _interpret_triton() -> None:
 
 
 class FakeCuda(torch.Tensor):
-    """A CPU tensor that claims to be CUDA, so SGLang takes its GPU path (spec §4)."""
+    """A CPU tensor that claims to be CUDA, so SGLang takes its GPU path (docs/spec.md §8.1)."""
 
     @property
     def is_cuda(self) -> bool:  # type: ignore[override]
         """Always claim CUDA."""
         return True
 
-    def cuda(self, *a: Any, **k: Any) -> FakeCuda:  # type: ignore[override]
+    def cuda(self, *a: Any, **k: Any) -> FakeCuda:
         """Stay on CPU."""
         return self
 
@@ -77,6 +77,11 @@ def start() -> str:
     return sglang_version()
 
 
+def _no_device(device: object) -> contextlib.nullcontext[None]:
+    """Stands in for ``torch.cuda.device`` without a real CUDA device: a null context."""
+    return contextlib.nullcontext()
+
+
 def _import_sglang() -> None:
     from .shims import apply_shims
 
@@ -88,7 +93,7 @@ def _import_sglang() -> None:
     _interpret_triton()
     apply_shims()
     if not _REAL_CUDA:  # 0.4.9.post5-0.4.10.post2 launch the kernel inside torch.cuda.device(...)
-        torch.cuda.device = lambda d: contextlib.nullcontext()  # type: ignore[assignment,misc]
+        torch.cuda.device = _no_device  # type: ignore[assignment,misc]
     import sglang
     from sglang.srt.managers import mm_utils, schedule_batch
 
