@@ -151,8 +151,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         config.stash[_RUN] = _start(s, s.golden)
+        _start_requests(config, s, s.golden)
     except MmhashError as e:
         raise pytest.UsageError(str(e)) from None
+
+
+def _start_requests(config: pytest.Config, s: _Settings, golden_dir: Path) -> None:
+    """Request-level golden entries too, when the golden dir has a ``requests.json``."""
+    from .golden.request_entries import requests_path
+
+    if requests_path(golden_dir).is_file():
+        from .plugin_requests import start
+
+        start(config, golden_dir, s.golden_arg or str(golden_dir), s.version, s.update, s.impl)
 
 
 def _start(s: _Settings, golden_dir: Path) -> _Run:
@@ -237,6 +248,11 @@ def pytest_collection_modifyitems(
     run = config.stash.get(_RUN, None)
     if run is None or any(isinstance(i, _GoldenNode) for i in items):
         return
+    from .golden.request_entries import requests_path
+    from .plugin_requests import named_in_args
+
+    if named_in_args(config, requests_path(run.manifest.root)):
+        return  # only the request entries were asked for
     items.extend(GoldenFile.from_parent(session, path=run.manifest.path).collect())
 
 

@@ -25,6 +25,7 @@ from fakes import FakeDriver
 
 from pytest_mmhash import hash_feature, implementations
 from pytest_mmhash.golden import model as GM
+from pytest_mmhash.golden import request_entries
 from pytest_mmhash.golden import store as GS
 from pytest_mmhash.golden import validation as GV
 
@@ -300,7 +301,8 @@ def test_project_corpus_collects_one_item_per_entry_and_path(pytester, fake_sgla
     result = pytester.runpytest("--mmhash-golden", "golden", "--mmhash-update", "--co", "-q")
     n = len(GS.load_manifest(PROJECT_GOLDEN).entries) * 2
     assert n >= 48
-    result.stdout.fnmatch_lines([f"{n} tests collected*"])
+    requests = len(request_entries.load(request_entries.requests_path(PROJECT_GOLDEN)).entries)
+    result.stdout.fnmatch_lines([f"{n + requests} tests collected*"])
     assert (pytester.path / "golden/manifest.json").read_bytes() == before
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from ..errors import GoldenError
 from .model import MANIFEST_NAME, Entry, Manifest, Recorded
+from .request_entries import RequestGolden, request_files
+from .request_entries import dumps as dumps_requests
 from .validation import parse, validate
 
 MAX_MANIFEST_BYTES = 64 << 20
@@ -67,6 +69,11 @@ def dumps(manifest: Manifest) -> str:
 def write_manifest(manifest: Manifest, path: str | os.PathLike | None = None) -> Path:
     """Write ``manifest`` canonically (:func:`dumps`) and atomically (:func:`write_atomic`)."""
     return write_atomic(Path(path) if path is not None else manifest.path, dumps(manifest))
+
+
+def write_requests(golden: RequestGolden) -> Path:
+    """Write a request golden file canonically and atomically."""
+    return write_atomic(golden.path, dumps_requests(golden))
 
 
 def write_atomic(target: Path, text: str) -> Path:
@@ -241,11 +248,12 @@ def missing_files(manifest: Manifest) -> list[Entry]:
 def unlisted_files(manifest: Manifest) -> list[str]:
     """Files under the golden dir that no entry names (posix paths relative to the dir).
 
-    A golden dir holds its manifest and feature files only (scripts and docs live elsewhere), so
-    any other file is a forgotten entry or a leftover; hidden files and dirs (the atomic writer's
+    A golden dir holds its manifest and feature files, and the request entries' ``requests.json``
+    with the media and model files it names (scripts and docs live elsewhere), so any other file
+    is a forgotten entry or a leftover; hidden files and dirs (the atomic writer's
     temp files) and ``__pycache__`` are skipped.
     """
-    listed = {e.file for e in manifest.entries} | {MANIFEST_NAME}
+    listed = {e.file for e in manifest.entries} | {MANIFEST_NAME} | request_files(manifest.root)
     out = []
     for p in sorted(manifest.root.rglob("*")):
         rel = p.relative_to(manifest.root)

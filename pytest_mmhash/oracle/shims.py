@@ -97,9 +97,10 @@ class _AnyModule(types.ModuleType):
 
 
 class _AnyFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serves ``vllm*`` and ``decord*`` as permissive placeholder packages."""
+    """Serves ``vllm*`` and ``decord*`` (or only the given roots) as permissive placeholder packages."""
 
-    roots = ("vllm", "decord")
+    def __init__(self, roots: tuple[str, ...] = ("vllm", "decord")) -> None:
+        self.roots = roots
 
     def find_spec(
         self, name: str, path: Any, target: Any = None
@@ -133,7 +134,7 @@ def _sgl_kernel_shim() -> None:
 
 def _vllm_shim() -> None:
     """(4) harness-only: placeholder ``vllm``/``decord`` so 0.4.6.post5-0.4.8.post1 import."""
-    if not any(isinstance(f, _AnyFinder) for f in sys.meta_path):
+    if not any(isinstance(f, _AnyFinder) and "vllm" in f.roots for f in sys.meta_path):
         sys.meta_path.insert(0, _AnyFinder())
 
 
@@ -220,3 +221,14 @@ def apply_shims(sgl_kernel: bool | None = None, vllm: bool | None = None) -> lis
         _vllm_shim()
         _applied.add("vllm")
     return sorted(_applied)
+
+
+def apply_processor_shims() -> list[str]:
+    """Shims for running SGLang's multimodal processor path on CPU torch (spec §10): (1), (3),
+    (2) for every release (0.5.23's tokenizer manager imports ``sgl_kernel`` through its KV-cache
+    code) and a ``decord`` placeholder (0.5.9's video utilities import it at module level)."""
+    applied = apply_shims(sgl_kernel=True, vllm=False)
+    if not any(isinstance(f, _AnyFinder) and "decord" in f.roots for f in sys.meta_path):
+        sys.meta_path.insert(0, _AnyFinder(("decord",)))
+    _applied.add("decord")
+    return sorted({*applied, "decord"})

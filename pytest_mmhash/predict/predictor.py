@@ -385,7 +385,7 @@ def _prediction(
     feature: Any = None,
     stack: Mapping[str, str] | None = None,
 ) -> ItemPrediction:
-    shape, dtype, sha = _feature_facts(feature)
+    shape, dtype, sha = feature_facts(feature)
     return ItemPrediction(
         item=index,
         modality=modality,
@@ -405,7 +405,7 @@ def _prediction(
     )
 
 
-def _feature_facts(feature: Any) -> tuple[tuple[int, ...] | None, str | None, str | None]:
+def feature_facts(feature: Any) -> tuple[tuple[int, ...] | None, str | None, str | None]:
     """Shape, dtype and SHA-256 of a tensor/array feature's raw bytes (``None`` for others)."""
     if feature is None:
         return None, None, None

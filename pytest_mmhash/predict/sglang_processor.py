@@ -1,0 +1,280 @@
+"""Run the installed real SGLang's own multimodal processor in this process (``sglang-processor``).
+
+SGLang's tokenizer process builds one multimodal processor per server from the model directory and
+the server arguments, runs ``process_mm_data_async`` on every request's media, and the scheduler
+turns its output into items (``MultimodalInputs.from_processor_output``, 0.5.23; ``from_dict``,
+0.5.9) whose ``hash`` and ``pad_values`` it then uses. :class:`SGLangProcessor` makes the same
+calls offline on CPU from a local model directory (no weights), building the processor once for
+many requests. It patches nothing: on a CPU-only torch with PyPI's CUDA torchvision and no
+``sgl_kernel`` (this project's test venvs), call
+:func:`pytest_mmhash.oracle.shims.apply_processor_shims` first. The deployment's processor
+variables are set in ``os.environ`` only while SGLang is built and run, then restored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import inspect
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import first_line
+from .errors import BadDeploymentError, MediaError, ModelDirError, UnsupportedModelError
+from .model import ModelDir, read_model_dir
+from .types import Deployment, Media, ProcessedItem
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+#: Deployment variables that act inside the processor or the scheduler's item building. The hash
+#: path ones (SGLANG_MM_BUFFER_SIZE_MB, SGLANG_USE_CUDA_IPC_TRANSPORT) are the predictor's: the
+#: runner always lets SGLang hash on its CPU path.
+PROCESSOR_ENV = (
+    "SGLANG_ENABLE_MM_SPLITTING",
+    "SGLANG_FORCE_CPU_IMAGE_PREPROCESSING",
+    "SGLANG_ENCODER_IMAGE_PROCESSOR_USE_GPU",
+)
+
+
+def check_model_dir(path: Path) -> ModelDir:
+    """The model directory, after checking it has what SGLang's processor loads (a tokenizer too)."""
+    model = read_model_dir(path)
+    for name in ("preprocessor_config.json", "tokenizer_config.json"):
+        if not (model.path / name).is_file():
+            raise ModelDirError(f"{model.path / name}: missing (sglang's processor loads it)")
+    if not any((model.path / n).is_file() for n in _TOKENIZER_FILES):
+        raise ModelDirError(f"{model.path}: no tokenizer file ({', '.join(_TOKENIZER_FILES)})")
+    return model
+
+
+@contextlib.contextmanager
+def scoped_env(env: Mapping[str, str]) -> Iterator[None]:
+    """Set ``env`` in ``os.environ`` for the duration of the block, then restore what was there."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _check_image(media: Media) -> None:
+    """Refuse media Pillow cannot identify (header only), before SGLang fails deep inside."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        Image.open(io.BytesIO(media.data)).close()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise MediaError(f"{media.source}: not a readable image ({first_line(e)})") from e
+
+
+def _this_machines_device(asked: str | None) -> str:
+    """``cuda`` when asked for and this machine has CUDA, else ``cpu`` (exactness is the
+    predictor's to judge: it knows where the server preprocesses)."""
+    if asked == "cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    return "cpu"
+
+
+class SGLangProcessor:
+    """SGLang's multimodal processor for one model directory and deployment, built once.
+
+    ``process(request)`` returns one :class:`ProcessedItem` per item the scheduler would hold,
+    with the item's feature and SGLang's own ``hash`` and ``pad_values`` (CPU hash path).
+    """
+
+    def __init__(self, model: Path, deployment: Deployment, *, sglang_hash: bool = True) -> None:
+        self.model = check_model_dir(Path(model))
+        self.deployment = deployment
+        self.sglang_hash = sglang_hash
+        if importlib.util.find_spec("sglang") is None:
+            raise UnsupportedModelError(
+                "the sglang-processor method runs the installed sglang's own processor, and "
+                "sglang is not installed here"
+            )
+        self.device = _this_machines_device(deployment.preprocess_device)
+        # 0.5.9-0.5.1x keep global server args; later releases publish a runtime context.
+        self._legacy = importlib.util.find_spec("sglang.srt.runtime_context") is None
+        self._loop = asyncio.new_event_loop()
+        with scoped_env(self._env()):
+            self._build()
+
+    def _env(self) -> dict[str, str]:
+        """The deployment's processor variables; releases with global server args also need
+        SGLang's CPU engine switch to preprocess on CPU (newer ones use CPU without CUDA)."""
+        env = {k: v for k, v in self.deployment.env.items() if k in PROCESSOR_ENV}
+        if self.device == "cpu" and self._legacy:
+            env["SGLANG_USE_CPU_ENGINE"] = "1"
+        return env
+
+    def _run_env(self) -> dict[str, str]:
+        """While processing: without ``sglang_hash`` SGLang skips its own hashing (its random
+        placeholder hash is dropped), so a caller that hashes the features pays for it once."""
+        return {**self._env(), "SGLANG_MM_SKIP_COMPUTE_HASH": "0" if self.sglang_hash else "1"}
+
+    def _server_args(self, server_args_cls: Any) -> Any:
+        """``ServerArgs`` as the deployment's command line sets them (only flags the release has)."""
+        d = self.deployment
+        accepted = inspect.signature(server_args_cls).parameters
+        kw: dict[str, Any] = {"model_path": str(self.model.path), "device": self.device}
+        kw["disable_fast_image_processor"] = d.disable_fast_image_processor
+        if "image_processor_backend" in accepted:
+            kw["image_processor_backend"] = d.image_processor_backend
+        elif d.image_processor_backend == "pil" and not d.disable_fast_image_processor:
+            raise BadDeploymentError(
+                "--image-processor-backend pil: this sglang has only --disable-fast-image-processor"
+            )
+        if d.mm_process_config:
+            if "mm_process_config" not in accepted:
+                raise BadDeploymentError("--mm-process-config: this sglang has no such option")
+            kw["mm_process_config"] = dict(d.mm_process_config)
+        return server_args_cls(**kw)
+
+    def _build(self) -> None:
+        """Import SGLang and build its processor as the tokenizer manager does."""
+        try:
+            import sglang
+        except Exception as e:
+            raise UnsupportedModelError(f"import sglang failed: {first_line(e)}") from e
+        self.sglang_version = str(sglang.__version__)
+        if self._legacy:
+            self._build_global_args()
+        else:
+            self._build_runtime_context()
+
+    def _build_runtime_context(self) -> None:
+        """0.5.2x layout: ``runtime_context.publish`` and ``get_processor_wrapper``."""
+        from sglang.srt import runtime_context
+        from sglang.srt.configs.model_config import ModelConfig
+        from sglang.srt.managers import tokenizer_manager as tm
+        from sglang.srt.managers.multimodal_processor import get_mm_processor, import_processors
+        from sglang.srt.managers.schedule_batch import MultimodalInputs
+        from sglang.srt.multimodal.transport import determine_tensor_transport_mode
+        from sglang.srt.server_args import ServerArgs
+
+        sa = self._server_args(ServerArgs)
+        runtime_context.publish(sa, role="tokenizer")
+        mc = ModelConfig.from_server_args(sa)
+        import_processors("sglang.srt.multimodal.processors")
+        hf_processor = self._hf_processor = tm.get_processor_wrapper()
+        mode = determine_tensor_transport_mode()
+        self._mm = self._get_mm_processor(
+            lambda: get_mm_processor(mc.hf_config, sa, hf_processor, mode, model_config=mc)
+        )
+        requires = getattr(mc, "requires_mm_token_modalities", False)
+        self._to_items = lambda out: (
+            MultimodalInputs.from_processor_output(
+                out, requires_mm_token_modalities=requires
+            ).mm_items
+        )
+
+    def _build_global_args(self) -> None:
+        """0.5.9 layout: global server args and ``_get_processor_wrapper(server_args)``."""
+        from sglang.srt import server_args as sa_mod
+        from sglang.srt.configs.model_config import ModelConfig
+        from sglang.srt.managers import tokenizer_manager as tm
+        from sglang.srt.managers.multimodal_processor import get_mm_processor, import_processors
+        from sglang.srt.managers.schedule_batch import MultimodalInputs
+
+        sa = self._server_args(sa_mod.ServerArgs)
+        sa_mod.set_global_server_args_for_tokenizer(sa)
+        mc = ModelConfig.from_server_args(sa)
+        import_processors("sglang.srt.multimodal.processors")
+        hf_processor = self._hf_processor = tm._get_processor_wrapper(sa)
+        mode = tm._determine_tensor_transport_mode(sa)
+        self._mm = self._get_mm_processor(
+            lambda: get_mm_processor(mc.hf_config, sa, hf_processor, mode)
+        )
+        self._to_items = lambda out: MultimodalInputs.from_dict(out).mm_items
+
+    def _get_mm_processor(self, build: Any) -> Any:
+        """Build the processor; SGLang's 'no processor registered' becomes a one-line error."""
+        try:
+            return build()
+        except ValueError as e:
+            if "No processor registered" not in str(e):
+                raise
+            raise UnsupportedModelError(
+                f"{self.model.path}: sglang {self.sglang_version} has no multimodal processor "
+                f"for {self.model.architecture}"
+            ) from e
+
+    def _prompt(self, n_images: int) -> str:
+        """A prompt with one image placeholder per image, as a chat template writes it: the
+        processor's own placeholder, else the HF processor's (LLaVA's processors have none)."""
+        tokens = getattr(self._mm, "mm_tokens", None)
+        token = tokens.image_token if tokens is not None else None
+        token = token or getattr(self._hf_processor, "image_token", None) or "<image>"
+        return "".join(f"{token}\n" for _ in range(n_images)) + "Describe."
+
+    def process(self, request: Sequence[Media]) -> list[ProcessedItem]:
+        """SGLang's items for one ``/generate`` request with these images, in SGLang's order."""
+        for m in request:
+            if m.modality != "image":
+                raise UnsupportedModelError(
+                    f"{m.source}: the sglang-processor runner takes images only, not {m.modality}"
+                )
+            _check_image(m)
+        from sglang.srt.managers.io_struct import GenerateReqInput
+
+        images = [m.data for m in request]
+        prompt = self._prompt(len(images))
+        req = GenerateReqInput(text=prompt, image_data=images)
+        with scoped_env(self._run_env()):
+            try:
+                out = self._loop.run_until_complete(
+                    self._mm.process_mm_data_async(
+                        image_data=images, input_text=prompt, request_obj=req
+                    )
+                )
+            except Exception as e:
+                names = ", ".join(m.source for m in request)
+                raise MediaError(f"{names}: sglang's processor failed ({first_line(e)})") from e
+            items = self._to_items(out)
+            for item in items:
+                item.set_pad_value()  # the scheduler's step (a no-op where it already ran)
+        return [self._item(it) for it in items]
+
+    def _item(self, item: Any) -> ProcessedItem:
+        """Our view of one SGLang ``MultimodalDataItem`` after the scheduler set its pads."""
+        pads = getattr(item, "pad_values", None) or [item.pad_value]
+        feature = item.feature if item.feature is not None else item.precomputed_embeddings
+        return ProcessedItem(
+            modality=str(item.modality.name).lower(),  # type: ignore[arg-type]
+            feature=feature,
+            sglang_hash=int(item.hash) if self.sglang_hash else None,
+            sglang_pad_values=tuple(int(p) for p in pads) if self.sglang_hash else None,
+        )
+
+    def close(self) -> None:
+        """Close the event loop the processor ran on."""
+        self._loop.close()
+
+
+def run_processor(
+    requests: Sequence[Sequence[Media]],
+    *,
+    model: Path,
+    deployment: Deployment,
+    sglang_hash: bool = False,
+) -> list[list[ProcessedItem]]:
+    """SGLang's items for each request, with one processor built for all of them.
+
+    By default SGLang does not hash (``sglang_hash``/``sglang_pad_values`` are ``None``): the
+    caller hashes the features with this engine, and hashing twice costs throughput.
+    """
+    proc = SGLangProcessor(model, deployment, sglang_hash=sglang_hash)
+    try:
+        return [proc.process(r) for r in requests]
+    finally:
+        proc.close()
