@@ -143,7 +143,7 @@ class SGLangProcessor:
     def _build(self) -> None:
         """Import SGLang and build its processor as the tokenizer manager does."""
         try:
-            import sglang
+            import sglang  # type: ignore[import-not-found, unused-ignore]
         except Exception as e:
             raise UnsupportedModelError(f"import sglang failed: {first_line(e)}") from e
         self.sglang_version = str(sglang.__version__)
@@ -154,13 +154,13 @@ class SGLangProcessor:
 
     def _build_runtime_context(self) -> None:
         """0.5.2x layout: ``runtime_context.publish`` and ``get_processor_wrapper``."""
-        from sglang.srt import runtime_context
-        from sglang.srt.configs.model_config import ModelConfig
-        from sglang.srt.managers import tokenizer_manager as tm
-        from sglang.srt.managers.multimodal_processor import get_mm_processor, import_processors
-        from sglang.srt.managers.schedule_batch import MultimodalInputs
-        from sglang.srt.multimodal.transport import determine_tensor_transport_mode
-        from sglang.srt.server_args import ServerArgs
+        from sglang.srt import runtime_context  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.configs.model_config import ModelConfig  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.managers import tokenizer_manager as tm  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.managers.multimodal_processor import get_mm_processor, import_processors  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.managers.schedule_batch import MultimodalInputs  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.multimodal.transport import determine_tensor_transport_mode  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.server_args import ServerArgs  # type: ignore[import-not-found, unused-ignore]
 
         sa = self._server_args(ServerArgs)
         runtime_context.publish(sa, role="tokenizer")
@@ -180,11 +180,11 @@ class SGLangProcessor:
 
     def _build_global_args(self) -> None:
         """0.5.9 layout: global server args and ``_get_processor_wrapper(server_args)``."""
-        from sglang.srt import server_args as sa_mod
-        from sglang.srt.configs.model_config import ModelConfig
-        from sglang.srt.managers import tokenizer_manager as tm
-        from sglang.srt.managers.multimodal_processor import get_mm_processor, import_processors
-        from sglang.srt.managers.schedule_batch import MultimodalInputs
+        from sglang.srt import server_args as sa_mod  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.configs.model_config import ModelConfig  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.managers import tokenizer_manager as tm  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.managers.multimodal_processor import get_mm_processor, import_processors  # type: ignore[import-not-found, unused-ignore]
+        from sglang.srt.managers.schedule_batch import MultimodalInputs  # type: ignore[import-not-found, unused-ignore]
 
         sa = self._server_args(sa_mod.ServerArgs)
         sa_mod.set_global_server_args_for_tokenizer(sa)
@@ -225,7 +225,7 @@ class SGLangProcessor:
                     f"{m.source}: the sglang-processor runner takes images only, not {m.modality}"
                 )
             _check_image(m)
-        from sglang.srt.managers.io_struct import GenerateReqInput
+        from sglang.srt.managers.io_struct import GenerateReqInput  # type: ignore[import-not-found, unused-ignore]
 
         images = [m.data for m in request]
         prompt = self._prompt(len(images))
