@@ -56,7 +56,12 @@ def processors() -> dict[tuple[str, str], SGLangProcessor]:
 def _processor(processors: dict, model: str, backend: str) -> SGLangProcessor:
     key = (model, backend)
     if key not in processors:
-        dep = Deployment(image_processor_backend=backend, preprocess_device="cpu")
+        pil = backend == "pil"  # both flags: 0.5.9 has only --disable-fast-image-processor
+        dep = Deployment(
+            image_processor_backend=backend,
+            disable_fast_image_processor=pil,
+            preprocess_device="cpu",
+        )
         processors[key] = SGLangProcessor(MODELS / model, dep)
     return processors[key]
 
