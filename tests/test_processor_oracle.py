@@ -119,7 +119,7 @@ def test_qwen3_vl_identity_equals_sglang(processors: dict, backend: str) -> None
     proc = _processor(processors, "qwen3-vl", backend)
     if not proc.sglang_version.startswith("0.5.2"):
         pytest.skip(f"sglang {proc.sglang_version} hashes Qwen3-VL pixels, not an identity")
-    dep = Deployment(image_processor_backend=backend, preprocess_device="cpu")
+    dep = proc.deployment  # the same server flags SGLang ran with (they enter the fingerprint)
     for photo in PHOTOS:
         (real,) = proc.process(_media([photo]))
         (ours,) = predict(
