@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from . import __version__
 from . import versions as V
 from .errors import MmhashError
 
@@ -28,8 +29,10 @@ def _parser() -> argparse.ArgumentParser:
         "computes for a feature, on its CPU path or its CUDA path, without SGLang or a GPU.",
         epilog="Also: mmhash predict MEDIA --model DIR (what SGLang assigns to a request's "
         "images); mmhash upgrade-report GOLDEN_DIR --to V (which golden entries change "
-        "between releases). Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
+        "between releases); mmhash install-sglang VERSION VENV (a venv with real SGLang to record "
+        "golden values). Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
     )
+    p.add_argument("--version", action="version", version=f"mmhash (pytest-mmhash) {__version__}")
     p.add_argument(
         "paths",
         nargs="*",
@@ -115,8 +118,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Exit status of a command whose reader went away (``mmhash ... | head -1``): SIGPIPE's, as the
+#: shell reports for other Unix tools killed by it.
+EXIT_CLOSED_PIPE = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status. Each distinct warning prints once, as one line."""
+    """Run the command; returns the exit status. Each distinct warning prints once, as one line;
+    a closed stdout ends it quietly."""
     shown: set[str] = set()
 
     def warning_line(message: Warning | str, *_: Any, **__: Any) -> None:
@@ -125,9 +134,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             shown.add(line)
             print(line, file=sys.stderr)
 
-    with warnings.catch_warnings():
-        warnings.showwarning = warning_line
-        return _main(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = warning_line
+            return _main(argv)
+    except BrokenPipeError:
+        # Python would report the failed flush of stdout again at exit: point stdout at devnull.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_CLOSED_PIPE
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -140,6 +156,10 @@ def _main(argv: Sequence[str] | None) -> int:
         from .predict.cli import main as predict_main
 
         return predict_main(args_list[1:])
+    if args_list[:1] == ["install-sglang"]:
+        from .install_sglang import main as install_main
+
+        return install_main(args_list[1:])
     args = _parser().parse_args(args_list)
     if args.list_versions:
         _list_versions(args.json)
@@ -187,8 +207,34 @@ def _version_note(version: str | None) -> str:
     )
 
 
+#: What each value-relevant era field means when it changes, for ``--list-versions``.
+_ERA_CHANGES: dict[str, Any] = {
+    "cpu": lambda a, b: f"cpu scheme {a} -> {b}",
+    "cuda": lambda a, b: f"cuda scheme {a} -> {b}",
+    "pad": lambda a, b: f"pad scheme {a} -> {b}",
+    "mask64": lambda a, b: "hashes stored as unsigned 64-bit (mask64)" if b else "mask64 dropped",
+    "empty_list_error": lambda a, b: f"hash_feature([]) raises {b} (was {a})",
+    "any_cuda_selects_gpu": lambda a, b: "any CUDA tensor in a list selects the CUDA path",
+    "mm_hashes": lambda a, b: "the request field mm_hashes sets the item hash",
+    "namespaces": lambda a, b: "ns-mix-v1 namespaces",
+    "identity": lambda a, b: "set_identity() with a 32-byte identity",
+}
+
+
+def era_changes(before: V.Era | None, era: V.Era) -> list[str]:
+    """What differs from the previous release range (why the row exists)."""
+    if before is None:
+        return ["oldest known release"]
+    return [
+        say(getattr(before, k), getattr(era, k))
+        for k, say in _ERA_CHANGES.items()
+        if getattr(before, k) != getattr(era, k)
+    ]
+
+
 def _list_versions(as_json: bool) -> None:
     rows = []
+    before = None
     for era in V.eras():
         members = V.RELEASES[V.RELEASES.index(era.first) : V.RELEASES.index(era.last) + 1]
         mods = ["mask64"] if era.mask64 else []
@@ -200,18 +246,21 @@ def _list_versions(as_json: bool) -> None:
                 "cuda": era.cuda,
                 "pad": era.pad,
                 "modifiers": mods,
+                "changes": era_changes(before, era),
                 "releases": list(members),
             }
         )
+        before = era
     if as_json:
         for r in rows:
             print(json.dumps(r))
         return
-    print(f"{'releases':<28} {'cpu':<18} {'cuda':<18} {'pad':<14} modifiers")
+    print(f"{'releases':<28} {'cpu':<18} {'cuda':<18} {'pad':<14} {'mods':<7} what changed")
     for r in rows:
         span = r["first"] if r["first"] == r["last"] else f"{r['first']} - {r['last']}"
         print(
-            f"{span:<28} {r['cpu']:<18} {r['cuda']:<18} {r['pad']:<14} {' '.join(r['modifiers'])}"
+            f"{span:<28} {r['cpu']:<18} {r['cuda']:<18} {r['pad']:<14} "
+            f"{' '.join(r['modifiers']) or '-':<7} {'; '.join(r['changes'])}"
         )
     print(
         f"{len(V.RELEASES)} releases known, newest {V.NEWEST}. "
@@ -254,9 +303,12 @@ def _hash_paths(args: argparse.Namespace, out: _Output) -> int:
             files.extend(iter_paths([given]))
         except MmhashError as e:
             status = _worst(status, _fail(e, None))
-    jobs = args.jobs or min(4, os.cpu_count() or 1)
+    jobs = max(1, args.jobs or min(4, os.cpu_count() or 1))
+    if jobs > 1 and (args.tensor or any(_needs_torch(f) for f in files)):
+        import torch  # noqa: F401  imported once here, not by several workers at the same time
     progress = _Progress(len(files), args.progress)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         for results in pool.map(lambda f: _hash_file(f, args), files):
             progress.step()
             for label, result in results:
@@ -265,8 +317,17 @@ def _hash_paths(args: argparse.Namespace, out: _Output) -> int:
                     status = _worst(status, _fail(result, label))
                 else:
                     out.emit(*result)
+    finally:  # a closed stdout stops the run: files not started yet are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
     progress.clear()
     return status
+
+
+def _needs_torch(path: str) -> bool:
+    """Whether loading ``path`` imports torch (every supported file except numpy's)."""
+    from .loaders import NUMPY_SUFFIXES
+
+    return os.path.splitext(path)[1].lower() not in (*NUMPY_SUFFIXES, ".npz")
 
 
 def _hash_file(path: str, args: argparse.Namespace) -> list[tuple[str, Any]]:
@@ -318,7 +379,9 @@ class _Output:
         return EXIT_OK
 
     def emit(self, loaded: Any, item: Any) -> None:
-        self._print(loaded.path, loaded.key, loaded.note, item)
+        from .features import dtype_shape
+
+        self._print(loaded.path, loaded.key, loaded.note, item, loaded=dtype_shape(loaded.feature))
 
     def _print(
         self,
@@ -327,8 +390,11 @@ class _Output:
         note: str | None,
         item: Any,
         given: dict[str, str] | None = None,
+        loaded: tuple[Any, Any] | None = None,
     ) -> None:
         record = {"path": path, "key": key, **item.to_dict(), "version_source": self.version_note}
+        if loaded is not None:
+            record["dtype"], record["shape"] = loaded
         if given:
             record["input"] = given
         if note:
@@ -343,6 +409,8 @@ class _Output:
         if given:
             name = " ".join(f"{k} {v}" for k, v in given.items())
         print(f"{name}")
+        if loaded is not None:
+            print(f"  Loaded: {_dtype_shape_text(*loaded)}")
         print(f"  SGLang version: {item.sglang_version} ({self.version_note})")
         print(
             f"  Path: {item.device or '-'}    Schemes: {item.hash_scheme}, {item.pad_scheme}"
@@ -355,6 +423,14 @@ class _Output:
             print(f"Pad values: {list(item.pad_values)}")
         if note:
             print(f"  Note: {note}")
+
+
+def _dtype_shape_text(dtype: Any, shape: Any) -> str:
+    """``float32 [10, 100]``; a list as ``list of 2: float32 [3], int64 [4]``."""
+    if isinstance(dtype, list):
+        parts = ", ".join(_dtype_shape_text(d, s) for d, s in zip(dtype, shape, strict=True))
+        return f"list of {len(dtype)}: {parts}" if dtype else "empty list"
+    return dtype if shape is None else f"{dtype} {list(shape)}"
 
 
 class _Progress:

@@ -61,3 +61,9 @@ class GoldenError(MmhashError):
 
 class NumpyFallbackWarning(UserWarning):
     """numba cannot be imported, so the CUDA-path emulation runs on the (much slower) numpy code."""
+
+
+class InstallError(MmhashError):
+    """A step of ``mmhash install-sglang`` failed (its own output is shown above the message)."""
+
+    exit_code = 1

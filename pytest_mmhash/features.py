@@ -34,16 +34,23 @@ class Plan:
     dtype: Any = None  # the dtype of the hashed bytes (None: each leaf keeps its own)
 
 
+def _loaded_type(module: str, name: str) -> type | None:
+    """``module.name`` if ``module`` is imported, else None. Thread-safe: while another thread is
+    still importing the module it is in ``sys.modules`` without ``name`` yet, and nothing can be an
+    instance of a type that does not exist yet."""
+    return getattr(sys.modules.get(module), name, None)
+
+
 def is_tensor(x: Any) -> bool:
     """``isinstance(x, torch.Tensor)`` without importing torch when it is not loaded yet."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
+    t = _loaded_type("torch", "Tensor")
+    return t is not None and isinstance(x, t)
 
 
 def is_ndarray(x: Any) -> bool:
     """``isinstance(x, numpy.ndarray)`` without importing numpy when it is not loaded yet."""
-    np = sys.modules.get("numpy")
-    return np is not None and isinstance(x, np.ndarray)
+    t = _loaded_type("numpy", "ndarray")
+    return t is not None and isinstance(x, t)
 
 
 def flatten_nested_list(x: Any) -> list:
@@ -61,6 +68,20 @@ def flatten_nested_list(x: Any) -> list:
         else:
             stack.pop()
     return out
+
+
+def dtype_shape(feature: Any) -> tuple[Any, Any]:
+    """``(dtype, shape)`` of a loaded feature as JSON-ready values: a tensor or array gives
+    ``("float32", [10, 100])``; a list gives the lists of its leaves' dtypes and shapes (in
+    SGLang's flattening order); bytes give ``("bytes", [length])``."""
+    if isinstance(feature, list):
+        pairs = [dtype_shape(x) for x in flatten_nested_list(feature)]
+        return [d for d, _ in pairs], [s for _, s in pairs]
+    if isinstance(feature, (bytes, bytearray, memoryview)):
+        return "bytes", [len(memoryview(feature).cast("B"))]
+    if is_tensor(feature) or is_ndarray(feature):
+        return str(feature.dtype).removeprefix("torch."), [int(n) for n in feature.shape]
+    return _type_name(feature), None
 
 
 def _type_name(x: Any) -> str:

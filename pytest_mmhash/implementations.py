@@ -99,7 +99,7 @@ def _real_sglang_driver() -> Any:
     if importlib.util.find_spec("sglang") is None:
         raise GoldenError(
             f"real SGLang is not importable in this environment ({sys.executable}); golden values "
-            f"come only from real SGLang: run in a venv with it installed (tools/install-sglang.sh)"
+            f"come only from real SGLang: run in a venv with it installed (`mmhash install-sglang VERSION VENV` builds one)"
         )
     from .oracle.worker import SGLangProcess
 

@@ -68,8 +68,10 @@ def iter_features(
             f"(supported: {' '.join(SUPPORTED)}; --tensor reads any file with torch.load)"
         )
     found = False
+    seen: list[str | None] = []
     try:
         for k, feature, note in _entries(name, suffix, as_tensor):
+            seen.append(k)
             if key is None or k == key:
                 found = True
                 yield LoadedFeature(name, k, feature, note)
@@ -87,7 +89,16 @@ def iter_features(
             f"{name}: not a readable {kind} file ({type(e).__name__}: {first_line(e)[:200]})"
         ) from None
     if key is not None and not found:
-        raise FeatureLoadError(f"{name}: no entry named {key!r}")
+        raise FeatureLoadError(f"{name}: no entry named {key!r} ({_available(seen)})")
+
+
+def _available(keys: list[str | None], limit: int = 20) -> str:
+    """What a "no entry named X" error offers instead: the file's keys (the first ``limit``)."""
+    named = [k for k in keys if k is not None]
+    if not named:
+        return "the file holds one feature without a key: drop the key"
+    more = f", ... {len(named) - limit} more" if len(named) > limit else ""
+    return "available keys: " + ", ".join(named[:limit]) + more
 
 
 def _entries(

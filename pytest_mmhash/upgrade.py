@@ -1,6 +1,8 @@
-"""``mmhash upgrade-report``: which golden entries change hash or pad values between two releases, and why.
+"""``mmhash upgrade-report``: which features change hash or pad values between two releases, and why.
 
-Both sides are computed with the engine (no SGLang needed), for every entry on both paths, and
+The features are a golden dir's entries, or plain feature files and folders. Both sides are
+computed with the engine (no SGLang and no recorded values needed), for every feature on both
+paths, and
 each change is attributed to the part of the scheme that causes it: a content scheme change
 (e.g. sha256-f32 -> sha256-raw, gpu-xor-int64 -> gpu-tile-fmix32), a pad scheme change, the
 ``mask64`` modifier, or a feature-dependent change (e.g. bf16 only changes under sha256-raw).
@@ -11,16 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import MmhashError
-from .golden.model import Manifest, iter_items
+from .golden.model import Manifest
 from .golden.store import load_manifest
 from .implementations import Observed, describe, resolve_impl
 from .ints import M64
-from .versions import DEVICES, SHA256_F32, SHA256_RAW, resolve
+from .versions import DEVICES, SHA256_F32, SHA256_RAW
 
 CAUSES = ("content-scheme", "feature-dependent", "pad-scheme", "mask64", "error")
 
@@ -134,37 +138,63 @@ def _causes(feature: Any, b: Observed, a: Observed, old: str, new: str) -> tuple
     return tuple(out)
 
 
+#: ``(label, load)`` for each feature a report covers; ``load()`` reads it when its turn comes.
+Features = Iterable[tuple[str, Callable[[], Any]]]
+
+
+def compare(features: Features, old: str, new: str) -> list[Change]:
+    """The features (and paths) whose hash or pad values change from release ``old`` to ``new``,
+    each with the scheme parts that cause it; computed by the engine."""
+    engine = resolve_impl("engine")
+    changes = []
+    for label, load in features:
+        feature = load()
+        for device in DEVICES:
+            b, a = engine(feature, old, device), engine(feature, new, device)
+            if _changed(b, a):
+                changes.append(
+                    Change(
+                        label,
+                        device,
+                        old,
+                        new,
+                        dict(b.value),
+                        dict(a.value),
+                        _causes(feature, b, a, old, new),
+                        _schemes(b),
+                        _schemes(a),
+                    )
+                )
+    return changes
+
+
+def golden_features(manifest: Manifest) -> Features:
+    """A golden dir's entries, labelled by id."""
+    return [(e.id, lambda i=e.id: manifest.load(i)) for e in manifest.entries]
+
+
+def file_features(
+    paths: Iterable[str], key: str | None = None
+) -> Iterator[tuple[str, Callable[[], Any]]]:
+    """Every feature in plain files and folders (each container entry on its own), labelled by path."""
+    from .loaders import iter_features, iter_paths
+
+    for path in iter_paths(paths):
+        for loaded in iter_features(path, key):
+            label = path if loaded.key is None else f"{path}[{loaded.key}]"
+            yield label, lambda f=loaded.feature: f
+
+
 def upgrade_report(
     golden_dir: str, to_version: str, from_version: str | None = None
 ) -> list[Change]:
-    """The entries (and paths) whose hash or pad values change from ``from_version`` (default: the
-    manifest pin) to ``to_version``, each with the scheme parts that cause it; computed by the engine."""
+    """The golden entries (and paths) whose values change from ``from_version`` (default: the
+    manifest pin) to ``to_version``; see :func:`compare`."""
+    from .versions import resolve
+
     manifest = load_manifest(golden_dir)
-    return changes_between(manifest, *_releases(manifest, from_version, to_version))
-
-
-def changes_between(manifest: Manifest, old: str, new: str) -> list[Change]:
-    """The entries (and paths) of ``manifest`` whose values differ between releases old and new."""
-    engine = resolve_impl("engine")
-    changes = []
-    for entry, device in iter_items(manifest):
-        feature = manifest.load(entry.id)
-        b, a = engine(feature, old, device), engine(feature, new, device)
-        if _changed(b, a):
-            changes.append(
-                Change(
-                    entry.id,
-                    device,
-                    old,
-                    new,
-                    dict(b.value),
-                    dict(a.value),
-                    _causes(feature, b, a, old, new),
-                    _schemes(b),
-                    _schemes(a),
-                )
-            )
-    return changes
+    old = resolve(from_version).version if from_version else manifest.pin
+    return compare(golden_features(manifest), old, resolve(to_version).version)
 
 
 def _schemes(o: Observed) -> dict[str, Any] | None:
@@ -184,9 +214,15 @@ def _scheme(o: Observed, part: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mmhash upgrade-report",
-        description="Which golden entries change hash or pad values from one SGLang release to another, and why.",
+        description="Which features change hash or pad values from one SGLang release to another, "
+        "and why. Computed by the engine: needs neither SGLang nor recorded values.",
     )
-    p.add_argument("golden", help="golden dir (with manifest.json)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="GOLDEN_DIR|FILE|DIR",
+        help="a golden dir (with manifest.json: its entries), or feature files and folders",
+    )
     p.add_argument(
         "--to", required=True, dest="to_version", metavar="V", help="the release to upgrade to"
     )
@@ -194,7 +230,13 @@ def _parser() -> argparse.ArgumentParser:
         "--from",
         dest="from_version",
         metavar="V",
-        help="the release to upgrade from (default: the pin)",
+        help="the release to upgrade from (default: a golden dir's pin; required for files)",
+    )
+    p.add_argument("--key", metavar="K", help="only this entry of each container file")
+    p.add_argument(
+        "--allow-newer",
+        action="store_true",
+        help="accept a version newer than the newest known release (uses its schemes)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     return p
@@ -202,7 +244,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def render_text(changes: list[Change], total: int, old: str, new: str) -> str:
     """The human-readable report."""
-    lines = [f"sglang {old} -> {new}: {len(changes)} of {total} golden values change"]
+    lines = [f"sglang {old} -> {new}: {len(changes)} of {total} values change"]
     counts = {k: sum(any(c.kind == k for c in ch.causes) for ch in changes) for k in CAUSES}
     lines += [f"  {k}: {n}" for k, n in counts.items() if n]
     for ch in changes:
@@ -214,21 +256,31 @@ def render_text(changes: list[Change], total: int, old: str, new: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``mmhash upgrade-report GOLDEN --to V [--from V] [--json]``; exit 0, or the error's exit code."""
+    """``mmhash upgrade-report GOLDEN_DIR|FILE|DIR... --to V [--from V] [--json]``; exit 0, or the
+    error's exit code."""
     args = _parser().parse_args(argv)
     try:
-        manifest = load_manifest(args.golden)
-        old, new = _releases(manifest, args.from_version, args.to_version)
-        changes = changes_between(manifest, old, new)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            golden = _golden_dir(args.paths)
+            manifest = load_manifest(golden) if golden else None
+            old, new = _versions(manifest, args)
+            features = list(
+                golden_features(manifest) if manifest else file_features(args.paths, args.key)
+            )
+            changes = compare(features, old, new)
     except MmhashError as e:
         print(f"mmhash upgrade-report: error: {e}", file=sys.stderr)
         return e.exit_code
-    total = len(manifest.entries) * len(DEVICES)
+    for w in caught:
+        print(f"mmhash upgrade-report: warning: {w.message}", file=sys.stderr)
+    total = len(features) * len(DEVICES)
     if args.json:
         print(
             json.dumps(
                 {
-                    "golden": args.golden,
+                    "golden": golden,
+                    "paths": args.paths,
                     "from": old,
                     "to": new,
                     "values": total,
@@ -242,12 +294,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _releases(manifest: Manifest, from_version: str | None, to_version: str) -> tuple[str, str]:
-    """The (from, to) releases the versions name; from defaults to the manifest pin."""
-    return (
-        resolve(from_version).version if from_version else manifest.pin,
-        resolve(to_version).version,
-    )
+def _golden_dir(paths: list[str]) -> str | None:
+    """The golden dir when the one path given holds a manifest (or is one), else None."""
+    from .golden.model import MANIFEST_NAME
+
+    if len(paths) == 1 and (
+        (Path(paths[0]) / MANIFEST_NAME).is_file() or Path(paths[0]).name == MANIFEST_NAME
+    ):
+        return paths[0]
+    return None
+
+
+def _versions(manifest: Manifest | None, args: argparse.Namespace) -> tuple[str, str]:
+    """The (from, to) releases the arguments name; from defaults to a golden dir's pin."""
+    from .errors import BadArgumentError
+    from .versions import resolve
+
+    new = resolve(args.to_version, allow_newer=args.allow_newer).version
+    if args.from_version is not None:
+        return resolve(args.from_version, allow_newer=args.allow_newer).version, new
+    if manifest is None:
+        raise BadArgumentError(
+            "--from V is needed for feature files and folders (only a golden dir has a pin to start from)"
+        )
+    return manifest.pin, new
 
 
 if __name__ == "__main__":

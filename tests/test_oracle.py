@@ -1,6 +1,6 @@
 """The engine against real SGLang (the installed one), on Hypothesis-generated features.
 
-Runs only where ``sglang`` is importable (a venv from ``tools/install-sglang.sh``); elsewhere the
+Runs only where ``sglang`` is importable (a venv from ``mmhash install-sglang``); elsewhere the
 module is skipped. The CUDA path runs SGLang's own Triton kernels: on a real GPU when there is one,
 else in Triton's interpreter on FakeCuda tensors (``pytest_mmhash.oracle.driver.start()`` sets
 ``TRITON_INTERPRET=1`` before it imports sglang; export it in the shell if anything may import

@@ -97,7 +97,7 @@ def test_mask64_cause():
 def test_cli_text_and_json(golden_dir: Path, capsys):
     assert U.main([str(golden_dir), "--to", "0.5.22"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("sglang 0.5.23 -> 0.5.22: 12 of 14 golden values change")
+    assert out.startswith("sglang 0.5.23 -> 0.5.22: 12 of 14 values change")
     assert "  pad-scheme: 12" in out and "    cause:  pad-scheme: pad-wide4 -> pad-shift-1e6" in out
     assert U.main([str(golden_dir), "--from", "v0.5.10", "--to", "0.5.9", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -120,3 +120,29 @@ def test_project_corpus(capsys):
     changes = U.upgrade_report(str(PROJECT_GOLDEN), "0.5.22")
     assert changes and all(c.causes for c in changes)
     assert {k.kind for c in changes for k in c.causes} == {"pad-scheme"}
+
+
+def test_plain_files_and_folders_need_no_manifest(golden_dir: Path, capsys):
+    """Features outside any golden store: --from is the start (there is no pin)."""
+    feats = golden_dir / "features"
+    argv = [str(feats), str(feats / "np.npy"), "--from", "0.5.10", "--to", "0.5.9", "--json"]
+    assert U.main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["golden"] is None and data["values"] == 16  # 7 in the folder + np.npy again, x2
+    labels = {(c["entry_id"], c["device"]) for c in data["changes"]}
+    assert (str(feats / "bf16.pt"), "cpu") in labels
+    assert U.main([str(feats), "--to", "0.5.9"]) == 2
+    assert "--from V is needed" in capsys.readouterr().err
+
+
+def test_allow_newer(golden_dir: Path, capsys):
+    feats = str(golden_dir / "features")
+    assert U.main([feats, "--from", "0.5.9", "--to", "0.5.99"]) == 2
+    assert "--allow-newer" in capsys.readouterr().err
+    assert U.main([feats, "--from", "0.5.9", "--to", "0.5.99", "--allow-newer"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("sglang 0.5.9 -> 0.5.23:")
+    assert err == (
+        "mmhash upgrade-report: warning: sglang 0.5.99 is newer than 0.5.23; "
+        "assuming 0.5.23's hash schemes\n"
+    )

@@ -1,6 +1,6 @@
 """Drive real SGLang's own hashing code (CPU path, and the CUDA path via FakeCuda) to get golden values.
 
-Runs only inside a venv where real ``sglang`` is importable (``tools/install-sglang.sh``).
+Runs only inside a venv where real ``sglang`` is importable (``mmhash install-sglang``).
 
 CUDA path without a GPU (docs/spec.md §8.1): ``TRITON_INTERPRET=1`` must be in the environment before
 anything imports triton (sglang imports it at module level), because SGLang's Triton kernels are

@@ -1,0 +1,88 @@
+"""``mmhash install-sglang``: recipes ship in the package, the wrapper finds them, the printed command.
+
+The real build (minutes, ~1.5 GB) runs in ``.ci/run``, which makes its pinned SGLang venv with this
+command; here only what needs no download is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from fnmatch import fnmatch
+from pathlib import Path
+
+import pytest
+
+from pytest_mmhash import install_sglang as I
+from pytest_mmhash.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_recipes_ship_inside_the_package() -> None:
+    """Every recipe and the installer are package data, so a pip install carries them."""
+    section = (REPO / "pyproject.toml").read_text().split("[tool.setuptools.package-data]")[1]
+    line = re.search(r"^pytest_mmhash = (\[.*\])$", section, re.M)
+    assert line is not None
+    globs = json.loads(line.group(1))
+    files = sorted(p.relative_to(I.RECIPES.parent).as_posix() for p in I.RECIPES.iterdir())
+    assert "recipes/install-sglang.sh" in files and "0.5.23" in I.recipe_releases()
+    assert all(any(fnmatch(f, g) for g in globs) for f in files if not f.endswith(".md")), files
+
+
+def test_wrapper_runs_the_packaged_installer() -> None:
+    """tools/install-sglang.sh (used by .ci/run and tox) reaches the packaged script and its recipes."""
+    r = subprocess.run(
+        ["bash", str(REPO / "tools/install-sglang.sh"), "0.5.15", "/nonexistent/venv"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1
+    assert "no venv recipe known to run sglang 0.5.15" in r.stderr
+    assert "0.5.23" in r.stderr  # it listed the recipes it found next to itself
+
+
+def test_record_command_for_a_recipe_release(tmp_path: Path) -> None:
+    cmd = I.record_command("0.5.23", tmp_path / "v", "mygolden/")
+    assert cmd == (
+        f"TRITON_INTERPRET=1 {tmp_path}/v/bin/python -m pytest -p no:cacheprovider "
+        "--mmhash-golden mygolden --mmhash-update --mmhash-sglang-version 0.5.23 "
+        "mygolden/manifest.json"
+    )
+
+
+def test_record_command_for_a_hosted_release_sources_its_env(tmp_path: Path) -> None:
+    cmd = I.record_command("0.5.9", tmp_path / "v", "g")
+    assert cmd.startswith(f"source {tmp_path}/v/sglang-src/0.5.9/sglang-env.sh && ")
+
+
+def test_installs_this_checkout_editable() -> None:
+    """In this repo's venv the package is an editable checkout: that checkout is what is installed."""
+    assert I.self_requirement() == ["-e", str(REPO)]
+
+
+def test_bad_version_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["install-sglang", "9.9.9", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmhash install-sglang: error:") and err.count("\n") == 1
+    assert not (tmp_path / "v").exists()
+
+
+def test_failed_step_names_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing build step stops the command with exit 1 and names what failed."""
+    monkeypatch.setattr(I, "INSTALLER", tmp_path / "missing.sh")
+    assert main(["install-sglang", "0.5.23", str(tmp_path / "v")]) == 1
+    assert "real sglang 0.5.23 into" in capsys.readouterr().err
+
+
+def test_help_lists_recipes() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest_mmhash.cli", "install-sglang", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and "0.5.23" in r.stdout
