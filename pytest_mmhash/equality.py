@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .versions import schemes_line
@@ -10,41 +11,91 @@ from .versions import schemes_line
 
 
 def assert_mmhash_equal(
-    actual: Any, expected: Any, *, sglang_version: str | None = None, device: str | None = None
+    actual: Any,
+    expected: Any,
+    *,
+    sglang_version: str | None = None,
+    device: str | None = None,
+    default_version: str | None = None,
 ) -> Any:
     """Assert ``actual`` (a feature) has the hash and pad values ``expected`` describes; the MMHash.
 
-    ``expected`` is a feature, an :class:`MMHash` (its release and path are the defaults), an
-    int hash or a hex string (only the hash is compared then).
+    ``expected`` is a feature; an :class:`MMHash` or a recorded golden value
+    (``mmhash_golden[id].value(release, device)``), whose release and path are then the ones
+    compared at; an int hash or a hex string (only the hash is compared then).
+    ``default_version`` is the release when neither the call nor ``expected`` names one (the
+    fixture passes the session's).
     """
     __tracebackhide__ = True
     from .api import MMHash, hash_feature
 
+    named_version, named_device = _named(expected)
+    version = sglang_version or named_version or default_version
+    device = device or named_device
+    note = _named_note(named_version, named_device, sglang_version, default_version)
+    if isinstance(expected, Mapping) and "error" in expected:
+        return _assert_refused(actual, expected, version, device)
+    a = hash_feature(actual, sglang_version=version, device=device)
+    if isinstance(expected, bool) or (isinstance(expected, int) and a.hash != expected):
+        raise AssertionError(_equal_message(a, f"hash {expected!r}", hash_differs=True))
+    if isinstance(expected, str) and a.hex != _hex16(expected):
+        raise AssertionError(_equal_message(a, f"hex {expected}", hash_differs=True))
+    if isinstance(expected, (int, str)):
+        return a
     if isinstance(expected, MMHash):
-        sglang_version = sglang_version or expected.sglang_version
-        device = device or expected.device
-    a = hash_feature(actual, sglang_version=sglang_version, device=device)
-    if isinstance(expected, MMHash) or not isinstance(expected, (int, str)):
-        e = (
-            expected
-            if isinstance(expected, MMHash)
-            else hash_feature(expected, sglang_version=sglang_version, device=device)
-        )
-        if (a.hash, a.pad_values) != (e.hash, e.pad_values):
-            raise AssertionError(
-                _equal_message(
-                    a,
-                    _mm_line(e),
-                    feature_difference(actual, expected)
-                    if not isinstance(expected, MMHash)
-                    else None,
-                )
-            )
-    elif isinstance(expected, bool) or (isinstance(expected, int) and a.hash != expected):
-        raise AssertionError(_equal_message(a, f"hash {expected!r}"))
-    elif isinstance(expected, str) and a.hex != _hex16(expected):
-        raise AssertionError(_equal_message(a, f"hex {expected}"))
+        want, line, diff = (expected.hash, list(expected.pad_values)), _mm_line(expected), None
+    elif isinstance(expected, Mapping):
+        want = (expected["hash"], list(expected["pad_values"]))
+        line, diff = f"hash {want[0]}, pad_values {want[1]} (recorded)", None
+    else:
+        e = hash_feature(expected, sglang_version=version, device=device)
+        want, line = (e.hash, list(e.pad_values)), _mm_line(e)
+        diff = feature_difference(actual, expected)
+    if (a.hash, list(a.pad_values)) != want:
+        raise AssertionError(_equal_message(a, line, diff, a.hash != want[0], note))
     return a
+
+
+def _named(expected: Any) -> tuple[str | None, str | None]:
+    """The release and path an expected value names: an MMHash's, or a recorded golden value's."""
+    from .api import MMHash
+
+    if isinstance(expected, MMHash):
+        return expected.sglang_version, expected.device
+    if isinstance(expected, Mapping):
+        return getattr(expected, "release", None), getattr(expected, "device", None)
+    return None, None
+
+
+def _named_note(
+    named_version: str | None,
+    named_device: str | None,
+    asked: str | None,
+    default_version: str | None,
+) -> str | None:
+    """Say so when the expected value, not the session, chose the release compared at."""
+    if named_version is None or asked is not None or named_version == default_version:
+        return None
+    session = default_version or "the installed sglang's, else the newest release"
+    return (
+        f"compared at sglang {named_version}, {named_device or 'its own'} path, as the expected "
+        f"value names them (this session's default release: {session})"
+    )
+
+
+def _assert_refused(actual: Any, expected: Mapping[str, Any], version: Any, device: Any) -> Any:
+    """A recorded ``{"error": ...}``: SGLang refuses this feature, so the engine must refuse it too."""
+    __tracebackhide__ = True
+    from .api import hash_feature
+    from .errors import UnhashableFeatureError
+
+    try:
+        a = hash_feature(actual, sglang_version=version, device=device)
+    except UnhashableFeatureError:
+        return None
+    raise AssertionError(
+        _equal_message(a, f"SGLang refuses this feature ({expected['error']})", hash_differs=True)
+    )
 
 
 def _hex16(text: str) -> str:
@@ -58,14 +109,25 @@ def _mm_line(m: Any) -> str:
     return f"hash {m.hash} (hex {m.hex}), pad_values {list(m.pad_values)}, schemes: {schemes_line(m.schemes)}"
 
 
-def _equal_message(a: Any, expected_line: str, feature_diff: str | None = None) -> str:
+def _equal_message(
+    a: Any,
+    expected_line: str,
+    feature_diff: str | None = None,
+    hash_differs: bool = True,
+    note: str | None = None,
+) -> str:
+    what = (
+        "the hashes differ" if hash_differs else "the hashes are equal, only the pad values differ"
+    )
     lines = [
-        f"mmhash_equal: the hashes differ (sglang {a.sglang_version}, {a.device} path)",
+        f"mmhash_equal: {what} (sglang {a.sglang_version}, {a.device} path)",
         f"  actual:   {_mm_line(a)}",
         f"  expected: {expected_line}",
     ]
     if feature_diff:
         lines.append(f"  features: {feature_diff}")
+    if note:
+        lines.append(f"  note:     {note}")
     return "\n".join(lines)
 
 

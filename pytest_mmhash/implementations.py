@@ -288,7 +288,7 @@ def check_entry(
     elif failure:
         problem = failure
     elif expected is None:
-        problem = f"no value is recorded for sglang {release} on the {device} path"
+        problem = f"no value is recorded yet for sglang {release} on the {device} path"
     elif observed is None:
         problem = "the feature file is missing"
     else:
@@ -373,6 +373,8 @@ def format_check(c: Check, update_command: str) -> str:
             "  to update: if the new bytes are intended, regenerate the entry (its sha256; stale values "
             "are dropped), then record from real SGLang:"
         )
+    elif c.expected is None:
+        lines.append("  to record: run real SGLang on it:")
     else:
         lines.append("  to update: if the change is intended, record from real SGLang:")
     lines.append(f"    {update_command}")

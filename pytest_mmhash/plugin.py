@@ -22,13 +22,16 @@ _OPTIONS = (  # (option, ini key, kind, help)
         "--mmhash-golden",
         "mmhash_golden",
         "string",
-        "golden dir (with manifest.json): collect one item per (entry, cpu/cuda path)",
+        "golden dir (with manifest.json): collect one item per (entry, cpu/cuda path). From the "
+        "ini key alone the items are collected only when a path in the golden dir is named on the "
+        "command line (or mmhash_golden_always is set); the fixtures use it either way",
     ),
     (
         "--mmhash-sglang-version",
         "mmhash_sglang_version",
         "string",
-        "recorded sglang release to check (default: the manifest pin)",
+        "sglang release to check and the fixtures' default (default: the manifest pin; without a "
+        "golden dir the installed sglang's, else the newest)",
     ),
     (
         "--mmhash-impl",
@@ -69,6 +72,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 opt, action="store", default=None, metavar=opt.split("-")[-1].upper(), help=help_
             )
             parser.addini(ini, help_, type="string", default=None)
+    parser.addini(
+        "mmhash_golden_always",
+        "collect the golden items of the mmhash_golden ini key on every run",
+        type="bool",
+        default=False,
+    )
 
 
 @dataclass
@@ -80,6 +89,7 @@ class _Settings:
     update: bool
     repin: bool
     require_gpu: bool
+    collect: bool = False  # whether this run collects the golden items
 
 
 @dataclass
@@ -101,6 +111,7 @@ class _Run:
 _SETTINGS = pytest.StashKey[_Settings]()
 _RUN = pytest.StashKey[_Run]()
 _CUDA = pytest.StashKey[bool]()
+_GPU_SKIPPED = pytest.StashKey[bool]()
 
 
 def _setting(config: pytest.Config, opt: str, ini: str) -> Any:
@@ -122,7 +133,7 @@ def _settings(config: pytest.Config) -> _Settings:
     path = Path(golden) if golden else None
     if path is not None:
         path = (config.invocation_params.dir / path).resolve()
-    return _Settings(
+    s = _Settings(
         path,
         golden,
         get["mmhash_sglang_version"],
@@ -131,6 +142,26 @@ def _settings(config: pytest.Config) -> _Settings:
         bool(get["mmhash_repin"]),
         bool(get["mmhash_require_gpu"]),
     )
+    s.collect = path is not None and (
+        config.getoption("mmhash_golden") is not None
+        or s.update
+        or bool(config.getini("mmhash_golden_always"))
+        or _names_golden(config, path)
+    )
+    return s
+
+
+def _names_golden(config: pytest.Config, golden: Path) -> bool:
+    """Whether a path (or node id) to collect is the golden dir or lies inside it."""
+    base = config.invocation_params.dir
+    for arg in config.args:
+        text = str(arg).split("::")[0]
+        if not text:
+            continue
+        p = (base / text).resolve()
+        if p == golden or p.is_relative_to(golden):
+            return True
+    return False
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -146,6 +177,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(
                     f"{flag} needs --mmhash-golden DIR (or the mmhash_golden ini key)"
                 )
+    if not s.collect:
         return
     from .errors import MmhashError
 
@@ -220,7 +252,7 @@ def _checked_release(s: _Settings, manifest: Any) -> str:
 
     release = _release(s.version) if s.version else manifest.pin
     recorded = manifest.releases()
-    if release not in recorded:
+    if recorded and release not in recorded:  # a new store's items each say how to record
         raise GoldenError(
             f"{manifest.path}: no values are recorded for sglang {release} (recorded releases: "
             f"{', '.join(recorded) or 'none yet'}); record them with --mmhash-update in a venv with "
@@ -349,11 +381,14 @@ def _update_command(item: pytest.Item, run: _Run) -> str:
     """The exact command that re-records this item from real SGLang (its node id selects it)."""
     s = run.settings
     where = os.path.relpath(run.manifest.path, item.config.invocation_params.dir)
-    parts = ["pytest", "--mmhash-golden", s.golden_arg or str(s.golden), "--mmhash-update"]
+    parts = ["--mmhash-golden", s.golden_arg or str(s.golden), "--mmhash-update"]
     if run.release != run.manifest.pin:
         parts += ["--mmhash-sglang-version", run.release]
     parts.append(f"{where}::{item.name}")
-    return f"{shlex.join(parts)}   # in a venv with real sglang=={run.release}"
+    return (
+        f'TRITON_INTERPRET=1 "$VENV"/bin/python -m pytest {shlex.join(parts)}   '
+        f'# $VENV: real sglang=={run.release}, from: mmhash install-sglang {run.release} "$VENV"'
+    )
 
 
 def _record(config: pytest.Config, run: _Run, rec: Any) -> None:
@@ -447,7 +482,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 "--mmhash-require-gpu: this test needs a CUDA device and torch.cuda.is_available() is False",
                 pytrace=False,
             )
+        item.stash[_GPU_SKIPPED] = True
         pytest.skip("needs a CUDA device (torch.cuda.is_available() is False)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A ``gpu`` skip is reported at the test, as a ``skipif`` mark's is, not inside this plugin."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.skipped and item.stash.get(_GPU_SKIPPED, False) and isinstance(rep.longrepr, tuple):
+        path, line = item.reportinfo()[:2]
+        rep.longrepr = (str(path), (line or 0) + 1, rep.longrepr[2])
 
 
 def _cuda_available(config: pytest.Config) -> bool:
@@ -464,12 +510,31 @@ def _cuda_available(config: pytest.Config) -> bool:
 # --------------------------------------------------------------------------- fixtures
 
 
+_DEFAULT_VERSION = pytest.StashKey[Any]()
+
+
+def _default_version(config: pytest.Config) -> str | None:
+    """The fixtures' release: --mmhash-sglang-version, else the golden dir's pin, else None (the
+    library's default: the installed sglang's, else the newest release)."""
+    if _DEFAULT_VERSION not in config.stash:
+        s = config.stash[_SETTINGS]
+        run = config.stash.get(_RUN, None)
+        if s.version or s.golden is None:
+            config.stash[_DEFAULT_VERSION] = s.version
+        else:
+            from .golden.store import load_manifest
+
+            config.stash[_DEFAULT_VERSION] = (run.manifest if run else load_manifest(s.golden)).pin
+    return config.stash[_DEFAULT_VERSION]
+
+
 @pytest.fixture
 def mmhash(request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """``mmhash(feature, **kw) -> MMHash``: :func:`pytest_mmhash.hash_feature`, defaulting to --mmhash-sglang-version."""
+    """``mmhash(feature, **kw) -> MMHash``: :func:`pytest_mmhash.hash_feature` at
+    --mmhash-sglang-version, else the golden dir's pin, else the installed sglang's, else the newest."""
     from .api import hash_feature
 
-    default = request.config.stash[_SETTINGS].version
+    default = _default_version(request.config)
 
     def _mmhash(feature: Any, **kw: Any) -> Any:
         kw.setdefault("sglang_version", default)
@@ -480,17 +545,19 @@ def mmhash(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 @pytest.fixture
 def mmhash_equal(request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """``mmhash_equal(actual, expected, *, sglang_version=None, device=None)``: assert equal hash and pads."""
+    """``mmhash_equal(actual, expected, *, sglang_version=None, device=None)``: assert equal hash
+    and pads, at the release and path an expected MMHash or recorded value names, else the
+    ``mmhash`` fixture's default release."""
     from .equality import assert_mmhash_equal
 
-    default = request.config.stash[_SETTINGS].version
+    default = _default_version(request.config)
 
     def _equal(
         actual: Any, expected: Any, *, sglang_version: str | None = None, device: str | None = None
     ) -> Any:
         __tracebackhide__ = True
         return assert_mmhash_equal(
-            actual, expected, sglang_version=sglang_version or default, device=device
+            actual, expected, sglang_version=sglang_version, device=device, default_version=default
         )
 
     return _equal

@@ -292,7 +292,8 @@ def test_node_id_and_keyword_selection(pytester, recorded):
 
 def test_ini_keys(pytester, recorded):
     pytester.makeini("[pytest]\nmmhash_golden = golden\nmmhash_impl = engine\n")
-    pytester.runpytest().assert_outcomes(passed=8)
+    # the ini golden dir is collected when named (test_plugin_fixtures has the other cases)
+    pytester.runpytest("golden").assert_outcomes(passed=8)
 
 
 def test_project_corpus_collects_one_item_per_entry_and_path(pytester, fake_sglang):

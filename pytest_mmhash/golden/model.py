@@ -25,6 +25,16 @@ ENTRY_KEYS = ("id", "file", "key", "sha256", "kind", "description", "values")
 TOP_KEYS = ("format", "format_version", "pin", "provenance", "entries")
 
 
+class RecordedValue(dict):
+    """A recorded value (``{"hash","hex","pad_values"}`` or ``{"error"}``) that remembers the
+    release and path it was recorded for, so ``mmhash_equal`` compares there."""
+
+    def __init__(self, value: Mapping[str, Any], release: str, device: str) -> None:
+        super().__init__(value)
+        self.release = release
+        self.device = device
+
+
 @dataclass(frozen=True)
 class Entry:
     """One golden feature: a file (and key inside it) plus the values each release recorded."""
@@ -37,10 +47,10 @@ class Entry:
     description: str
     values: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
-    def value(self, release: str, device: str) -> dict[str, Any] | None:
+    def value(self, release: str, device: str) -> RecordedValue | None:
         """The recorded value for ``release`` on path ``device``, or None when not recorded."""
         v = self.values.get(release, {}).get(device)
-        return dict(v) if v is not None else None
+        return RecordedValue(v, release, device) if v is not None else None
 
     def to_json(self) -> dict[str, Any]:
         """The entry as manifest JSON."""
