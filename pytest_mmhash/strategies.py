@@ -6,10 +6,9 @@ them: ``tensors(dtype=torch.bfloat16)``, ``tensors(dtype=dtypes(float8=False), s
 zero, denormals) unless ``allow_nan=False``; layouts cover non-contiguous views, Fortran order and
 big-endian arrays; sizes reach past tile boundaries (8192 words) when ``max_bytes`` allows.
 
-Importing this module registers the Hypothesis settings profile ``"mmhash-ci"`` (deterministic:
-``derandomize=True``, no example database, 50 examples, no deadline). Load it with
-``pytest -p pytest_mmhash.strategies --hypothesis-profile=mmhash-ci``, or in a conftest with
-``import pytest_mmhash.strategies; hypothesis.settings.load_profile("mmhash-ci")``.
+:func:`features` draws only what SGLang hashes at a release (``refused=True`` mixes in what it
+refuses). Arguments are checked when the strategy is built (Hypothesis' ``InvalidArgument``).
+Importing this module changes no Hypothesis settings.
 """
 
 from __future__ import annotations
@@ -19,11 +18,35 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
 from . import versions as V
+
+__all__ = [
+    "ARRAY_LAYOUTS",
+    "BASE_DTYPES",
+    "DEFAULT_MAX_BYTES",
+    "FIRST_REPRODUCIBLE",
+    "FLOAT8_DTYPES",
+    "LAYOUTS",
+    "NUMPY_DTYPES",
+    "TILE_BYTES",
+    "arrays",
+    "byte_counts",
+    "devices",
+    "dtypes",
+    "features",
+    "long_shapes",
+    "numpy_dtypes",
+    "refused_features",
+    "sglang_versions",
+    "shapes",
+    "sized_shapes",
+    "tensor_lists",
+    "tensors",
+]
 
 T = TypeVar("T")
 Strat = st.SearchStrategy
@@ -77,22 +100,37 @@ LAYOUTS = ("contiguous", "offset", "transpose", "strided", "expand")
 #: How an array's memory relates to its logical shape.
 ARRAY_LAYOUTS = ("C", "F", "reversed", "offset", "transpose", "strided", "expand")
 
-settings.register_profile(
-    "mmhash-ci",
-    derandomize=True,
-    database=None,
-    max_examples=50,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
-
-def _strategy(value: T | Strat[T] | None, default: Strat[T]) -> Strat[T]:
-    """``value`` as a strategy: itself if it is one, ``just(value)``, or ``default`` for None."""
+def _strategy(
+    value: T | Strat[T] | None,
+    default: Strat[T],
+    name: str = "value",
+    allowed: tuple[Any, ...] | None = None,
+) -> Strat[T]:
+    """``value`` as a strategy: itself if it is one, ``just(value)``, or ``default`` for None.
+    A plain value outside ``allowed`` raises InvalidArgument naming ``name``."""
     if value is None:
         return default
-    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+    if isinstance(value, st.SearchStrategy):
+        return value
+    if allowed is not None and value not in allowed:
+        raise InvalidArgument(f"{name}={value!r} must be one of {allowed!r} (or a strategy)")
+    return st.just(value)
+
+
+def _check_count(name: str, value: Any, minimum: int = 0) -> None:
+    """An integer argument, at least ``minimum``, or InvalidArgument."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InvalidArgument(f"{name}={value!r} must be an integer >= {minimum}")
+
+
+def _check_release(name: str, value: Any) -> None:
+    """A release string :mod:`pytest_mmhash.versions` knows, or InvalidArgument."""
+    if value not in V.RELEASES:
+        raise InvalidArgument(
+            f"{name}={value!r} is not a known sglang release (e.g. {V.NEWEST!r}; see "
+            "mmhash --list-versions)"
+        )
 
 
 def dtypes(*, float8: bool = True) -> Strat[torch.dtype]:
@@ -102,7 +140,7 @@ def dtypes(*, float8: bool = True) -> Strat[torch.dtype]:
 
 def numpy_dtypes(*, byteorder: str | Strat[str] | None = None) -> Strat[np.dtype]:
     """numpy dtypes of the same kinds, little- or big-endian (``byteorder`` in ``"<"``, ``">"``)."""
-    order = _strategy(byteorder, st.sampled_from("<>"))
+    order = _strategy(byteorder, st.sampled_from("<>"), "byteorder", ("<", ">"))
     return st.builds(
         lambda name, o: np.dtype(name).newbyteorder(o), st.sampled_from(NUMPY_DTYPES), order
     )
@@ -110,11 +148,16 @@ def numpy_dtypes(*, byteorder: str | Strat[str] | None = None) -> Strat[np.dtype
 
 def shapes(*, min_dims: int = 0, max_dims: int = 3, max_side: int = 5) -> Strat[tuple[int, ...]]:
     """Small shapes, 0-dim (``()``), empty (a 0 side) and 1-element ones included."""
+    for name, value in (("min_dims", min_dims), ("max_dims", max_dims), ("max_side", max_side)):
+        _check_count(name, value)
+    if min_dims > max_dims:
+        raise InvalidArgument(f"min_dims={min_dims} must be <= max_dims={max_dims}")
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=max_side)
 
 
 def byte_counts(*, max_bytes: int = DEFAULT_MAX_BYTES) -> Strat[int]:
     """Byte counts near every tile boundary up to ``max_bytes`` (within 8 bytes either side)."""
+    _check_count("max_bytes", max_bytes)
     tiles = max_bytes // TILE_BYTES
     if tiles == 0:
         return st.integers(0, max_bytes)
@@ -124,6 +167,7 @@ def byte_counts(*, max_bytes: int = DEFAULT_MAX_BYTES) -> Strat[int]:
 
 def long_shapes(itemsize: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Strat[tuple[int, ...]]:
     """1-D or 2-D shapes of about :func:`byte_counts` bytes for elements of ``itemsize`` bytes."""
+    _check_count("itemsize", itemsize, 1)
     numel = byte_counts(max_bytes=max_bytes).map(lambda n: n // itemsize)
     cols = st.sampled_from((1, 2, 3, 4, 8))
     return st.one_of(numel.map(lambda n: (n,)), st.builds(lambda n, c: (n // c, c), numel, cols))
@@ -131,6 +175,8 @@ def long_shapes(itemsize: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Strat[t
 
 def sized_shapes(itemsize: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Strat[tuple[int, ...]]:
     """Mostly :func:`shapes`, sometimes :func:`long_shapes` (when ``max_bytes`` reaches a tile)."""
+    _check_count("itemsize", itemsize, 1)
+    _check_count("max_bytes", max_bytes)
     small = shapes()
     if max_bytes < TILE_BYTES:
         return small
@@ -198,21 +244,51 @@ def _view(base: Any, shape: tuple[int, ...], layout: str) -> Any:
     return base.expand(shape)
 
 
-@st.composite
+def _check_shape(shape: Any) -> None:
+    """A plain shape argument is a tuple of non-negative ints (strategies are taken as they are)."""
+    if shape is None or isinstance(shape, st.SearchStrategy):
+        return
+    if not isinstance(shape, tuple) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+    ):
+        raise InvalidArgument(
+            f"shape={shape!r} must be a tuple of non-negative ints (or a strategy)"
+        )
+
+
 def tensors(
-    draw: Callable[[Strat[Any]], Any],
     dtype: torch.dtype | Strat[torch.dtype] | None = None,
     shape: tuple[int, ...] | Strat[tuple[int, ...]] | None = None,
     *,
     layout: str | Strat[str] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     allow_nan: bool = True,
-) -> torch.Tensor:
+) -> Strat[torch.Tensor]:
     """CPU torch tensors of :func:`dtypes`, :func:`sized_shapes` and :data:`LAYOUTS` (views included)."""
-    dt = draw(_strategy(dtype, dtypes()))
+    _check_count("max_bytes", max_bytes)
+    _check_shape(shape)
+    return _tensors(
+        _strategy(dtype, dtypes(), "dtype", BASE_DTYPES + FLOAT8_DTYPES),
+        shape,
+        _strategy(layout, st.sampled_from(LAYOUTS), "layout", LAYOUTS),
+        max_bytes,
+        bool(allow_nan),
+    )
+
+
+@st.composite
+def _tensors(
+    draw: Callable[[Strat[Any]], Any],
+    dtype: Strat[torch.dtype],
+    shape: tuple[int, ...] | Strat[tuple[int, ...]] | None,
+    layout: Strat[str],
+    max_bytes: int,
+    allow_nan: bool,
+) -> torch.Tensor:
+    dt = draw(dtype)
     itemsize = torch.empty(0, dtype=dt).element_size()
     shp = tuple(draw(_strategy(shape, sized_shapes(itemsize, max_bytes=max_bytes))))
-    lay = draw(_strategy(layout, st.sampled_from(LAYOUTS)))
+    lay = draw(layout)
     base_shape = _base_shape(shp, lay)
     base = _tensor_from_bytes(
         _raw_bytes(draw, _numel(base_shape) * itemsize), dt, base_shape, allow_nan
@@ -220,21 +296,46 @@ def tensors(
     return _view(base, shp, lay)
 
 
-@st.composite
 def arrays(
-    draw: Callable[[Strat[Any]], Any],
     dtype: np.dtype | Strat[np.dtype] | None = None,
     shape: tuple[int, ...] | Strat[tuple[int, ...]] | None = None,
     *,
     layout: str | Strat[str] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     allow_nan: bool = True,
-) -> np.ndarray:
+) -> Strat[np.ndarray]:
     """numpy arrays of :func:`numpy_dtypes` in C or Fortran order, or reversed, offset, transposed,
     strided or broadcast views; the byte order is the dtype's (big-endian ones included)."""
-    dt = np.dtype(draw(_strategy(dtype, numpy_dtypes())))
+    _check_count("max_bytes", max_bytes)
+    _check_shape(shape)
+    if dtype is not None and not isinstance(dtype, st.SearchStrategy):
+        try:
+            ok = np.dtype(dtype).name in NUMPY_DTYPES
+        except TypeError:
+            ok = False
+        if not ok:
+            raise InvalidArgument(f"dtype={dtype!r} must be a numpy dtype of {NUMPY_DTYPES}")
+    return _arrays(
+        _strategy(dtype, numpy_dtypes()),
+        shape,
+        _strategy(layout, st.sampled_from(ARRAY_LAYOUTS), "layout", ARRAY_LAYOUTS),
+        max_bytes,
+        bool(allow_nan),
+    )
+
+
+@st.composite
+def _arrays(
+    draw: Callable[[Strat[Any]], Any],
+    dtype: Strat[np.dtype],
+    shape: tuple[int, ...] | Strat[tuple[int, ...]] | None,
+    layout: Strat[str],
+    max_bytes: int,
+    allow_nan: bool,
+) -> np.ndarray:
+    dt = np.dtype(draw(dtype))
     shp = tuple(draw(_strategy(shape, sized_shapes(dt.itemsize, max_bytes=max_bytes))))
-    lay = draw(_strategy(layout, st.sampled_from(ARRAY_LAYOUTS)))
+    lay = draw(layout)
     view_layout = lay if lay in LAYOUTS else "contiguous"
     base_shape = _base_shape(shp, view_layout)
     raw = _raw_bytes(draw, _numel(base_shape) * dt.itemsize)
@@ -252,6 +353,8 @@ def tensor_lists(
     elements: Strat[torch.Tensor] | None = None, *, max_size: int = 3, nested: bool = True
 ) -> Strat[list]:
     """Non-empty lists that start with a tensor, as SGLang accepts; later items may be lists (``[t1, [t2]]``)."""
+    _check_count("max_size", max_size, 1)
+    _check_strategy("elements", elements)
     items = _strategy(elements, tensors())
     later = st.one_of(items, st.lists(items, max_size=2)) if nested else items
     return st.builds(
@@ -261,6 +364,7 @@ def tensor_lists(
 
 def refused_features(elements: Strat[torch.Tensor] | None = None) -> Strat[Any]:
     """Features SGLang's ``hash_feature`` raises for: empty lists, lists led by a list or an array, ..."""
+    _check_strategy("elements", elements)
     items = _strategy(elements, tensors(max_bytes=SMALL_BYTES))
     small_arrays = arrays(max_bytes=SMALL_BYTES)
     return st.one_of(
@@ -273,15 +377,32 @@ def refused_features(elements: Strat[torch.Tensor] | None = None) -> Strat[Any]:
     )
 
 
+def _check_strategy(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, st.SearchStrategy):
+        raise InvalidArgument(f"{name}={value!r} must be a Hypothesis strategy (or None)")
+
+
 def features(
     *,
     dtype: torch.dtype | Strat[torch.dtype] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     allow_nan: bool = True,
-    refused: bool = True,
+    sglang_version: str | None = None,
+    device: str | None = None,
+    refused: bool = False,
 ) -> Strat[Any]:
-    """What SGLang hashes: tensors, numpy arrays and (nested) tensor lists; with ``refused``, also
-    one in eight features SGLang refuses (:func:`refused_features`)."""
+    """Features SGLang hashes: tensors, numpy arrays and (nested) tensor lists that release
+    ``sglang_version`` (default: the installed sglang's, else the newest) hashes on path ``device``
+    (default: both paths). Whether SGLang refuses a feature depends on the release and path (float8
+    through ``.numpy()``, ``torch.cat`` promotion, kernels that need whole words); this package's
+    refusal rules, checked against real SGLang, filter those out. ``refused=True`` draws every
+    candidate unfiltered and adds one in eight features SGLang always refuses
+    (:func:`refused_features`), for testing error handling."""
+    _check_count("max_bytes", max_bytes)
+    if sglang_version is not None:
+        _check_release("sglang_version", sglang_version)
+    if device is not None and device not in DEVICES:
+        raise InvalidArgument(f"device={device!r} must be one of {DEVICES!r} (or None: both)")
     items = tensors(dtype, max_bytes=max_bytes, allow_nan=allow_nan)
     list_items = tensors(dtype, max_bytes=max(SMALL_BYTES, max_bytes // 2), allow_nan=allow_nan)
     choices = (
@@ -291,9 +412,24 @@ def features(
     )
     if refused:
         choices.append(refused_features())
-    return st.sampled_from(choices).flatmap(
-        lambda s: s
-    )  # sampled_from keeps the weights (one_of dedups)
+    drawn = st.sampled_from(choices).flatmap(lambda s: s)  # keeps the weights (one_of dedups)
+    if refused:
+        return drawn
+    paths = (device,) if device else DEVICES
+    return drawn.filter(lambda f: _hashed(f, sglang_version, paths))
+
+
+def _hashed(feature: Any, version: str | None, paths: tuple[str, ...]) -> bool:
+    """Whether SGLang ``version`` hashes ``feature`` on every one of ``paths``."""
+    from .api import hash_feature
+    from .errors import UnhashableFeatureError
+
+    try:
+        for d in paths:
+            hash_feature(feature, sglang_version=version, device=d)
+    except UnhashableFeatureError:
+        return False
+    return True
 
 
 def sglang_versions(
@@ -301,6 +437,12 @@ def sglang_versions(
 ) -> Strat[str]:
     """Releases from :data:`versions.RELEASES` in ``[min_version, max_version]``; half of the draws
     are the first or last release of an era, where schemes change."""
+    _check_release("min_version", min_version)
+    _check_release("max_version", max_version)
+    if V.RELEASES.index(min_version) > V.RELEASES.index(max_version):
+        raise InvalidArgument(
+            f"min_version={min_version!r} is newer than max_version={max_version!r}"
+        )
     pool = V.RELEASES[V.RELEASES.index(min_version) : V.RELEASES.index(max_version) + 1]
     edges = sorted(
         {v for era in V.eras() for v in (era.first, era.last) if v in pool}, key=V.RELEASES.index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from unittest import mock
 
 import numpy as np
@@ -130,7 +131,7 @@ def test_ci_profile_is_deterministic():
 
 
 @settings(max_examples=200, deadline=None)
-@given(feature=S.features(), version=S.sglang_versions(), device=S.devices())
+@given(feature=S.features(refused=True), version=S.sglang_versions(), device=S.devices())
 def test_hash_feature_raises_only_unhashable(feature, version, device):
     try:
         h = hash_feature(feature, sglang_version=version, device=device)
@@ -229,3 +230,69 @@ def test_xor_sums_wrap_across_blocks(version):
     expected = hash_feature(x, sglang_version=version, device="cuda").hash
     with mock.patch.object(emulation, "BLOCK_WORDS", constants.TILE_WORDS):
         assert hash_feature(x, sglang_version=version, device="cuda").hash == expected
+
+
+# ------------------------------------------------------------------ the public surface
+
+
+def test_explicit_public_names():
+    assert sorted(S.__all__) == S.__all__
+    assert all(callable(getattr(S, n)) or n.isupper() for n in S.__all__)
+    assert "settings" not in S.__all__ and "torch" not in S.__all__
+
+
+def test_import_registers_no_settings_profile():
+    """Importing the module changes no Hypothesis settings (tests/conftest.py registers mmhash-ci)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import hypothesis, pytest_mmhash.strategies\n"
+        "try:\n    hypothesis.settings.get_profile('mmhash-ci')\n"
+        "except hypothesis.errors.InvalidArgument:\n    print('none')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "none", r.stderr
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: S.tensors(max_bytes=-1), "max_bytes=-1 must be an integer >= 0"),
+        (lambda: S.tensors(dtype=torch.complex64), "dtype=torch.complex64 must be one of"),
+        (lambda: S.tensors(layout="diagonal"), "layout='diagonal' must be one of"),
+        (lambda: S.tensors(shape=[2, 3]), "shape=[2, 3] must be a tuple"),
+        (lambda: S.arrays(dtype="complex64"), "dtype='complex64' must be a numpy dtype"),
+        (lambda: S.numpy_dtypes(byteorder="="), "byteorder='=' must be one of"),
+        (lambda: S.shapes(min_dims=3, max_dims=1), "min_dims=3 must be <= max_dims=1"),
+        (lambda: S.tensor_lists(max_size=0), "max_size=0 must be an integer >= 1"),
+        (lambda: S.tensor_lists(torch.ones(2)), "elements=tensor"),
+        (lambda: S.features(sglang_version="0.5.99"), "sglang_version='0.5.99' is not a known"),
+        (lambda: S.features(device="gpu"), "device='gpu' must be one of"),
+        (lambda: S.sglang_versions(min_version="0.5.9", max_version="0.5.5"), "is newer than"),
+    ],
+)
+def test_arguments_are_checked_when_the_strategy_is_built(build, message):
+    from hypothesis.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        build()
+
+
+@pytest.mark.parametrize("version", ["0.5.23", "0.5.9", "0.4.10"])
+def test_default_features_are_hashed_by_that_release_on_both_paths(version):
+    """``@given(features())`` passes a hasher test out of the box: no draw is refused."""
+    for f in _draws(S.features(sglang_version=version, max_bytes=2048), 100):
+        for d in ("cpu", "cuda"):
+            hash_feature(f, sglang_version=version, device=d)  # raises if SGLang refuses it
+
+
+def test_refused_on_request():
+    drawn = _draws(S.features(refused=True, max_bytes=2048), 200)
+    refused = 0
+    for f in drawn:
+        try:
+            hash_feature(f, sglang_version="0.5.23", device="cpu")
+        except UnhashableFeatureError:
+            refused += 1
+    assert refused >= 10
