@@ -177,7 +177,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(
                     f"{flag} needs --mmhash-golden DIR (or the mmhash_golden ini key)"
                 )
-    if not s.collect:
+    if not s.collect or s.golden is None:
         return
     from .errors import MmhashError
 

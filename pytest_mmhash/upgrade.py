@@ -11,6 +11,7 @@ each change is attributed to the part of the scheme that causes it: a content sc
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import warnings
@@ -170,7 +171,7 @@ def compare(features: Features, old: str, new: str) -> list[Change]:
 
 def golden_features(manifest: Manifest) -> Features:
     """A golden dir's entries, labelled by id."""
-    return [(e.id, lambda i=e.id: manifest.load(i)) for e in manifest.entries]
+    return [(e.id, functools.partial(manifest.load, e.id)) for e in manifest.entries]
 
 
 def file_features(
@@ -182,7 +183,11 @@ def file_features(
     for path in iter_paths(paths):
         for loaded in iter_features(path, key):
             label = path if loaded.key is None else f"{path}[{loaded.key}]"
-            yield label, lambda f=loaded.feature: f
+            yield label, functools.partial(_same, loaded.feature)
+
+
+def _same(x: Any) -> Any:
+    return x
 
 
 def upgrade_report(
