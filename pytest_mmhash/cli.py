@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Also: mmhash predict MEDIA --model DIR (what SGLang assigns to a request's "
         "images); mmhash upgrade-report GOLDEN_DIR --to V (which golden entries change "
         "between releases); mmhash install-sglang VERSION VENV (a venv with real SGLang to record "
-        "golden values). Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
+        "golden values); mmhash golden init|add|refresh|remove|list (a golden store). Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
     )
     p.add_argument("--version", action="version", version=f"mmhash (pytest-mmhash) {__version__}")
     p.add_argument(
@@ -156,6 +156,10 @@ def _main(argv: Sequence[str] | None) -> int:
         from .predict.cli import main as predict_main
 
         return predict_main(args_list[1:])
+    if args_list[:1] == ["golden"]:
+        from .lifecycle import main as golden_main
+
+        return golden_main(args_list[1:])
     if args_list[:1] == ["install-sglang"]:
         from .install_sglang import main as install_main
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -305,7 +307,7 @@ def record_entry(
     if diag.bytes_changed:
         raise GoldenError(
             f"not recording {entry.id!r}: {diag.detail}; the values of other releases would be stale, "
-            f"so regenerate the entry (its sha256 and values) first"
+            f"so refresh the entry first: mmhash golden refresh {shlex.quote(os.path.relpath(manifest.root))} {entry.id}"
         )
     return Recorded(
         entry.id, release, device, observe(manifest, entry, release, device, impl).value
@@ -348,7 +350,7 @@ def _differences(expected: Mapping[str, Any] | None, observed: Observed | None) 
     return out
 
 
-def format_check(c: Check, update_command: str) -> str:
+def format_check(c: Check, update_command: str, refresh_command: str = "") -> str:
     """The readable failure report of a failed :class:`Check`."""
     key = f" (key {c.entry.key!r})" if c.entry.key else ""
     lines = [
@@ -366,13 +368,16 @@ def format_check(c: Check, update_command: str) -> str:
         lines.append(f"  diagnosis: {c.diagnosis.detail}")
     if c.diagnosis.summary == "the feature file is missing":
         lines.append(
-            "  to fix:    restore the file, or remove the entry; after regenerating, record from real SGLang:"
+            "  to fix:    restore the file (or remove the entry: mmhash golden remove), then record "
+            "from real SGLang:"
         )
     elif c.diagnosis.bytes_changed:
         lines.append(
-            "  to update: if the new bytes are intended, regenerate the entry (its sha256; stale values "
-            "are dropped), then record from real SGLang:"
+            "  to update: if the new bytes are intended, refresh the entry (new sha256; its values, "
+            "which belong to the old bytes, are dropped):"
         )
+        lines.append(f"    {refresh_command}")
+        lines.append("  then record from real SGLang:")
     elif c.expected is None:
         lines.append("  to record: run real SGLang on it:")
     else:

@@ -47,22 +47,23 @@ def self_requirement() -> list[str]:
     return [f"{DIST}=={__version__}"]
 
 
-def source_env(release: str, venv: Path) -> Path | None:
-    """The env file to source before running a non-recipe release (its wheel source), or None."""
-    env = venv / "sglang-src" / release / "sglang-env.sh"
-    return env if release not in recipe_releases() else None
+#: How commands name a real-SGLang venv the reader makes with ``mmhash install-sglang R "$VENV"``.
+VENV_PLACEHOLDER = '"$VENV"'
 
 
-def record_command(release: str, venv: Path, golden: str) -> str:
-    """The one command that records ``release``'s values into the golden dir ``golden``."""
+def record_command(
+    release: str, golden: str, venv: Path | None = None, targets: Sequence[str] = ()
+) -> str:
+    """The one command that records ``release``'s values into the golden dir ``golden`` from the
+    real SGLang in ``venv`` (None: ``"$VENV"``); ``targets`` are node ids (default: the manifest)."""
     g = golden.rstrip("/") or golden
-    cmd = (
-        f"TRITON_INTERPRET=1 {shlex.quote(str(venv / 'bin' / 'python'))} -m pytest -p no:cacheprovider "
-        f"--mmhash-golden {shlex.quote(g)} --mmhash-update --mmhash-sglang-version {release} "
-        f"{shlex.quote(g + '/manifest.json')}"
-    )
-    env = source_env(release, venv)
-    return f"source {shlex.quote(str(env))} && {cmd}" if env else cmd
+    py = shlex.quote(str(venv)) if venv is not None else VENV_PLACEHOLDER
+    args = ["--mmhash-golden", g, "--mmhash-update", "--mmhash-sglang-version", release]
+    args += list(targets) or [f"{g}/manifest.json"]
+    cmd = f"TRITON_INTERPRET=1 {py}/bin/python -m pytest -p no:cacheprovider {shlex.join(args)}"
+    if release in recipe_releases():
+        return cmd
+    return f"source {py}/sglang-src/{release}/sglang-env.sh && {cmd}"  # wheel source on PYTHONPATH
 
 
 def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
@@ -99,7 +100,7 @@ def install(release: str, venv: Path, golden: str) -> str:
         )
     finally:
         os.unlink(c.name)
-    return record_command(release, venv, golden)
+    return record_command(release, golden, venv)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -357,7 +357,7 @@ class GoldenItem(_GoldenNode):
             run.manifest, entry, run.release, self.device, run.impl, gpu=run.settings.require_gpu
         )
         if c.problem is not None:
-            raise _Failure(format_check(c, _update_command(self, run)))
+            raise _Failure(format_check(c, *_fix_commands(self, run, c.diagnosis.bytes_changed)))
 
 
 class UnlistedFileItem(_GoldenNode):
@@ -377,18 +377,19 @@ class UnlistedFileItem(_GoldenNode):
         )
 
 
-def _update_command(item: pytest.Item, run: _Run) -> str:
-    """The exact command that re-records this item from real SGLang (its node id selects it)."""
-    s = run.settings
+def _fix_commands(item: GoldenItem, run: _Run, bytes_changed: bool) -> tuple[str, str]:
+    """The exact commands that fix a failed item: re-record it from real SGLang (its node id
+    selects it; both paths of the entry after a refresh, which drops both) and refresh the entry."""
+    from .golden import DEVICES
+    from .install_sglang import record_command
+
+    golden_dir = run.settings.golden_arg or str(run.settings.golden)
     where = os.path.relpath(run.manifest.path, item.config.invocation_params.dir)
-    parts = ["--mmhash-golden", s.golden_arg or str(s.golden), "--mmhash-update"]
-    if run.release != run.manifest.pin:
-        parts += ["--mmhash-sglang-version", run.release]
-    parts.append(f"{where}::{item.name}")
-    return (
-        f'TRITON_INTERPRET=1 "$VENV"/bin/python -m pytest {shlex.join(parts)}   '
-        f'# $VENV: real sglang=={run.release}, from: mmhash install-sglang {run.release} "$VENV"'
-    )
+    names = [f"{item.entry_id}[{d}]" for d in DEVICES] if bytes_changed else [item.name]
+    record = record_command(run.release, golden_dir, targets=[f"{where}::{n}" for n in names])
+    refresh = shlex.join(["mmhash", "golden", "refresh", golden_dir, item.entry_id])
+    venv = f'$VENV: real sglang=={run.release}, from: mmhash install-sglang {run.release} "$VENV"'
+    return f"{record}   # {venv}", refresh
 
 
 def _record(config: pytest.Config, run: _Run, rec: Any) -> None:

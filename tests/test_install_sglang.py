@@ -45,16 +45,19 @@ def test_wrapper_runs_the_packaged_installer() -> None:
 
 
 def test_record_command_for_a_recipe_release(tmp_path: Path) -> None:
-    cmd = I.record_command("0.5.23", tmp_path / "v", "mygolden/")
+    cmd = I.record_command("0.5.23", "mygolden/", tmp_path / "v")
     assert cmd == (
         f"TRITON_INTERPRET=1 {tmp_path}/v/bin/python -m pytest -p no:cacheprovider "
         "--mmhash-golden mygolden --mmhash-update --mmhash-sglang-version 0.5.23 "
         "mygolden/manifest.json"
     )
+    assert I.record_command("0.5.23", "g", targets=["g/manifest.json::a[cpu]"]).startswith(
+        'TRITON_INTERPRET=1 "$VENV"/bin/python -m pytest'
+    )
 
 
 def test_record_command_for_a_hosted_release_sources_its_env(tmp_path: Path) -> None:
-    cmd = I.record_command("0.5.9", tmp_path / "v", "g")
+    cmd = I.record_command("0.5.9", "g", tmp_path / "v")
     assert cmd.startswith(f"source {tmp_path}/v/sglang-src/0.5.9/sglang-env.sh && ")
 
 

@@ -251,7 +251,8 @@ def test_value_change_fails_with_scheme_diagnosis_and_update_command(pytester, r
             "*differs:   hash",
             "*schemes:   hash sha256-raw, pad pad-wide4, modifiers mask64",
             "*diagnosis: the hash scheme/implementation changed*",
-            "*pytest --mmhash-golden golden --mmhash-update 'golden/manifest.json::a[[]cpu[]]'*",
+            "*pytest -p no:cacheprovider --mmhash-golden golden --mmhash-update "
+            "--mmhash-sglang-version 0.5.23 'golden/manifest.json::a[[]cpu[]]'*",
         ]
     )
 

@@ -139,7 +139,8 @@ def test_new_store_items_say_no_value_is_recorded_yet_and_how_to_record(pytester
         [
             "golden entry 'a' [[]cpu path[]] vs sglang 0.5.23: no value is recorded yet for sglang 0.5.23 on the cpu path",
             "  to record: run real SGLang on it:",
-            '    TRITON_INTERPRET=1 "$VENV"/bin/python -m pytest --mmhash-golden golden --mmhash-update '
+            '    TRITON_INTERPRET=1 "$VENV"/bin/python -m pytest -p no:cacheprovider '
+            "--mmhash-golden golden --mmhash-update --mmhash-sglang-version 0.5.23 "
             "'golden/manifest.json::a[[]cpu[]]'   # $VENV: real sglang==0.5.23, from: "
             'mmhash install-sglang 0.5.23 "$VENV"',
         ]

@@ -29,6 +29,8 @@ from .model import (
 )
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+#: The entry id rule in words, stated once (validation, ``mmhash golden add`` and the docs say it).
+ID_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit"
 _SHA = re.compile(r"[0-9a-f]{64}\Z")
 _HEX16 = re.compile(r"[0-9a-f]{16}\Z")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -46,10 +48,18 @@ class _Problems:
         self.items.append(f"{where}: {msg}" if where else msg)
 
     def raise_if_any(self) -> None:
+        if len(self.items) == 1:
+            raise GoldenError(
+                f"{self.source}: invalid golden manifest (1 problem): {self.items[0]}"
+            )
         if self.items:
-            n = len(self.items)
-            head = f"{self.source}: invalid golden manifest ({n} problem{'s' * (n != 1)}): "
-            raise GoldenError(head + "; ".join(self.items))
+            head = f"{self.source}: invalid golden manifest ({len(self.items)} problems):"
+            raise GoldenError("\n  ".join([head, *self.items]))
+
+
+def check_id(x: Any) -> str | None:
+    """Why ``x`` is not a valid entry id (:data:`ID_RULE`), or None."""
+    return None if isinstance(x, str) and _ID.match(x) else f"must be {ID_RULE}, got {x!r}"
 
 
 def _canonical_release(text: Any) -> str | None:
@@ -173,9 +183,7 @@ def _check_entry(e: Any, where: str, p: _Problems) -> None:
         if k not in e:
             p.add(f"{where} field {k!r}", "missing")
     checks: dict[str, Callable[[Any], str | None]] = {
-        "id": lambda x: (
-            None if isinstance(x, str) and _ID.match(x) else f"must match {_ID.pattern}, got {x!r}"
-        ),
+        "id": check_id,
         "file": _check_file,
         "key": lambda x: (
             None
