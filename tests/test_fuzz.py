@@ -398,8 +398,9 @@ def test_golden_json_mutations(workdir, text):
     """Manifests with missing fields, wrong types and odd JSON tokens: only GoldenError escapes."""
     try:
         GV.parse(text, workdir)
-    except GoldenError as e:
-        assert "\n" not in str(e).strip(), e
+    except GoldenError as e:  # one line, or a head line and one indented line per problem
+        head, *problems = str(e).strip().splitlines()
+        assert head.startswith("manifest.json: ") and all(p.startswith("  ") for p in problems), e
 
 
 @FUZZ

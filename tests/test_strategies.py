@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -296,3 +297,11 @@ def test_refused_on_request():
         except UnhashableFeatureError:
             refused += 1
     assert refused >= 10
+
+
+def test_readme_property_test_runs(pytester):
+    """The README's property test of one's own hasher passes as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = readme.split("# test_my_hasher.py\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(test_my_hasher=code)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
