@@ -380,8 +380,8 @@ class UnlistedFileItem(_GoldenNode):
 def _fix_commands(item: GoldenItem, run: _Run, bytes_changed: bool) -> tuple[str, str]:
     """The exact commands that fix a failed item: re-record it from real SGLang (its node id
     selects it; both paths of the entry after a refresh, which drops both) and refresh the entry."""
-    from .golden.model import DEVICES
     from .install_sglang import record_command
+    from .versions import DEVICES
 
     golden_dir = run.settings.golden_arg or str(run.settings.golden)
     where = os.path.relpath(run.manifest.path, item.config.invocation_params.dir)

@@ -401,8 +401,8 @@ def features(
     _check_count("max_bytes", max_bytes)
     if sglang_version is not None:
         _check_release("sglang_version", sglang_version)
-    if device is not None and device not in DEVICES:
-        raise InvalidArgument(f"device={device!r} must be one of {DEVICES!r} (or None: both)")
+    if device is not None and device not in V.DEVICES:
+        raise InvalidArgument(f"device={device!r} must be one of {V.DEVICES!r} (or None: both)")
     items = tensors(dtype, max_bytes=max_bytes, allow_nan=allow_nan)
     list_items = tensors(dtype, max_bytes=max(SMALL_BYTES, max_bytes // 2), allow_nan=allow_nan)
     choices = (
@@ -415,7 +415,7 @@ def features(
     drawn = st.sampled_from(choices).flatmap(lambda s: s)  # keeps the weights (one_of dedups)
     if refused:
         return drawn
-    paths = (device,) if device else DEVICES
+    paths = (device,) if device else V.DEVICES
     return drawn.filter(lambda f: _hashed(f, sglang_version, paths))
 
 
