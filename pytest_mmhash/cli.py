@@ -218,7 +218,6 @@ _ERA_CHANGES: dict[str, Any] = {
     "pad": lambda a, b: f"pad scheme {a} -> {b}",
     "mask64": lambda a, b: "hashes stored as unsigned 64-bit (mask64)" if b else "mask64 dropped",
     "empty_list_error": lambda a, b: f"hash_feature([]) raises {b} (was {a})",
-    "any_cuda_selects_gpu": lambda a, b: "any CUDA tensor in a list selects the CUDA path",
     "mm_hashes": lambda a, b: "the request field mm_hashes sets the item hash",
     "namespaces": lambda a, b: "ns-mix-v1 namespaces",
     "identity": lambda a, b: "set_identity() with a 32-byte identity",

@@ -567,10 +567,15 @@ def mmhash_equal(request: pytest.FixtureRequest) -> Callable[..., Any]:
 @pytest.fixture
 def mmhash_golden(request: pytest.FixtureRequest) -> Any:
     """The golden manifest of --mmhash-golden (read only): ``mmhash_golden[id].value(release, device)``."""
-    run = request.config.stash.get(_RUN, None)  # set at configure whenever a golden dir is given
-    if run is None:
+    run = request.config.stash.get(_RUN, None)  # set at configure when golden items are collected
+    if run is not None:
+        return run.manifest
+    golden = request.config.stash[_SETTINGS].golden  # an ini golden dir that is not collected
+    if golden is None:
         pytest.fail(
             "the mmhash_golden fixture needs --mmhash-golden DIR (or the mmhash_golden ini key)",
             pytrace=False,
         )
-    return run.manifest
+    from .golden.store import load_manifest
+
+    return load_manifest(golden)
