@@ -347,13 +347,13 @@ def _run(args: argparse.Namespace) -> int:
         )
     else:
         rows = listing(d)
-        for r in rows:
+        for row in rows:
             if args.json:
-                print(json.dumps(r))
+                print(json.dumps(row))
                 continue
-            rec = "; ".join(f"{rel} {'+'.join(devs)}" for rel, devs in r["recorded"].items())
-            key = f" [{r['key']}]" if r["key"] else ""
+            rec = "; ".join(f"{rel} {'+'.join(devs)}" for rel, devs in row["recorded"].items())
+            key = f" [{row['key']}]" if row["key"] else ""
             print(
-                f"{r['id']:<24} {r['file']}{key}  bytes {r['bytes']}  recorded: {rec or 'nothing yet'}"
+                f"{row['id']:<24} {row['file']}{key}  bytes {row['bytes']}  recorded: {rec or 'nothing yet'}"
             )
     return 0
