@@ -100,3 +100,31 @@ def test_a_worker_that_dies_says_how(stand_in_path, monkeypatch):
     proc = SGLangProcess()
     with pytest.raises(GoldenError, match="worker process died: exit status 3"):
         proc.real_item(torch.ones(4), "cpu")
+
+
+@pytest.mark.parametrize(
+    "feature",
+    [
+        torch.arange(6.0).to(torch.float8_e4m3fn),  # plain pickle cannot rebuild float8 storages
+        torch.arange(12.0).reshape(3, 4).t(),  # a view keeps its strides across the pipe
+        [torch.ones(2, dtype=torch.bfloat16), torch.arange(3)],
+    ],
+    ids=["float8", "transposed-view", "list"],
+)
+def test_frames_carry_every_feature_unchanged(feature):
+    """What the parent sends is what the worker hashes: dtype, strides and values survive."""
+    import io
+
+    from pytest_mmhash.oracle.worker import _recv, _send
+
+    buf = io.BytesIO()
+    _send(buf, {"feature": feature})
+    buf.seek(0)
+    back = _recv(buf)["feature"]
+    pairs = zip(feature, back, strict=True) if isinstance(feature, list) else [(feature, back)]
+    for sent, got in pairs:
+        assert got.dtype == sent.dtype and got.stride() == sent.stride()
+        assert torch.equal(
+            got.view(torch.uint8) if got.dtype.itemsize == 1 else got,
+            sent.view(torch.uint8) if sent.dtype.itemsize == 1 else sent,
+        )

@@ -5,13 +5,14 @@ the user's pytest process, but preparing a process for real SGLang changes it fo
 hooks, patched torch attributes, ``TRITON_INTERPRET``, which also only works before triton is
 imported). So :class:`SGLangProcess` starts ``python -m pytest_mmhash.oracle.worker``, which calls
 :func:`.driver.start` there and answers one request at a time. Frames on the pipes are an 8-byte
-big-endian length and a pickle (both ends are this package; nothing else is unpickled).
+big-endian length and a ``torch.save`` payload (both ends are this package; nothing else is
+loaded). ``torch.save`` rather than plain pickle: plain pickle cannot rebuild float8 storages.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import pickle
 import struct
 import subprocess
 import sys
@@ -25,7 +26,11 @@ _LEN = struct.Struct(">Q")
 
 
 def _send(stream: IO[bytes], obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
     stream.write(_LEN.pack(len(data)) + data)
     stream.flush()
 
@@ -36,7 +41,10 @@ def _recv(stream: IO[bytes]) -> Any:
     if len(head) < _LEN.size:
         raise EOFError
     data = stream.read(_LEN.unpack(head)[0])
-    return pickle.loads(data)
+    import torch
+
+    # Frames come only from the other end of this pipe, written by _send in this package.
+    return torch.load(io.BytesIO(data), weights_only=False)
 
 
 class SGLangProcess:
