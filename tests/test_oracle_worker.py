@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -108,23 +109,30 @@ def test_a_worker_that_dies_says_how(stand_in_path, monkeypatch):
         torch.arange(6.0).to(torch.float8_e4m3fn),  # plain pickle cannot rebuild float8 storages
         torch.arange(12.0).reshape(3, 4).t(),  # a view keeps its strides across the pipe
         [torch.ones(2, dtype=torch.bfloat16), torch.arange(3)],
+        np.arange(6, dtype=">f4"),  # torch.save would make it native-endian
+        np.asfortranarray(np.arange(6, dtype="<i2").reshape(2, 3)),
+        "memmap-big-endian",  # a loaded .npy: pickling the memmap itself loses the byte order
     ],
-    ids=["float8", "transposed-view", "list"],
+    ids=["float8", "transposed-view", "list", "numpy-big-endian", "numpy-fortran", "memmap"],
 )
-def test_frames_carry_every_feature_unchanged(feature):
-    """What the parent sends is what the worker hashes: dtype, strides and values survive."""
+def test_frames_carry_every_feature_unchanged(feature, tmp_path):
+    """What the parent sends is what the worker hashes: dtype, layout and bytes survive."""
     import io
 
     from pytest_mmhash.oracle.worker import _recv, _send
 
+    if isinstance(feature, str):  # made here: a memmap needs a file
+        np.save(tmp_path / "be.npy", np.arange(6, dtype=">f4"))
+        feature = np.load(tmp_path / "be.npy", mmap_mode="r")
     buf = io.BytesIO()
     _send(buf, {"feature": feature})
     buf.seek(0)
     back = _recv(buf)["feature"]
     pairs = zip(feature, back, strict=True) if isinstance(feature, list) else [(feature, back)]
     for sent, got in pairs:
-        assert got.dtype == sent.dtype and got.stride() == sent.stride()
-        assert torch.equal(
-            got.view(torch.uint8) if got.dtype.itemsize == 1 else got,
-            sent.view(torch.uint8) if sent.dtype.itemsize == 1 else sent,
-        )
+        assert got.dtype == sent.dtype
+        if isinstance(sent, np.ndarray):
+            assert got.strides == sent.strides and got.tobytes("A") == sent.tobytes("A")
+        else:
+            assert got.stride() == sent.stride()
+            assert got.contiguous().view(torch.uint8).equal(sent.contiguous().view(torch.uint8))

@@ -5,14 +5,16 @@ the user's pytest process, but preparing a process for real SGLang changes it fo
 hooks, patched torch attributes, ``TRITON_INTERPRET``, which also only works before triton is
 imported). So :class:`SGLangProcess` starts ``python -m pytest_mmhash.oracle.worker``, which calls
 :func:`.driver.start` there and answers one request at a time. Frames on the pipes are an 8-byte
-big-endian length and a ``torch.save`` payload (both ends are this package; nothing else is
-loaded). ``torch.save`` rather than plain pickle: plain pickle cannot rebuild float8 storages.
+big-endian length and a pickle (both ends are this package; nothing else is unpickled) in which
+each tensor travels as a ``torch.save`` payload: plain pickle cannot rebuild float8 storages, and
+``torch.save`` of a whole object would turn big-endian numpy arrays native.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import pickle
 import struct
 import subprocess
 import sys
@@ -25,11 +27,34 @@ from ..errors import GoldenError, error_text
 _LEN = struct.Struct(">Q")
 
 
-def _send(stream: IO[bytes], obj: Any) -> None:
+def _load_tensor(data: bytes) -> Any:
+    """A tensor from its ``torch.save`` payload (dtype, strides and storage offset kept)."""
     import torch
 
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles tensors through ``torch.save`` and memory maps as plain arrays; the rest as usual.
+
+    A pickled ``np.memmap`` comes back native-endian, so a loaded big-endian ``.npy`` goes as the
+    ``ndarray`` view of its data (same dtype, strides and bytes).
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        np, torch = sys.modules.get("numpy"), sys.modules.get("torch")
+        if np is not None and isinstance(obj, np.memmap):
+            return np.asarray, (obj.view(np.ndarray),)
+        if torch is None or not isinstance(obj, torch.Tensor):
+            return NotImplemented
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        return _load_tensor, (buf.getvalue(),)
+
+
+def _send(stream: IO[bytes], obj: Any) -> None:
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     data = buf.getvalue()
     stream.write(_LEN.pack(len(data)) + data)
     stream.flush()
@@ -41,10 +66,7 @@ def _recv(stream: IO[bytes]) -> Any:
     if len(head) < _LEN.size:
         raise EOFError
     data = stream.read(_LEN.unpack(head)[0])
-    import torch
-
-    # Frames come only from the other end of this pipe, written by _send in this package.
-    return torch.load(io.BytesIO(data), weights_only=False)
+    return pickle.loads(data)
 
 
 class SGLangProcess:
