@@ -22,8 +22,13 @@ NOT_YET = "not supported yet"
 STATUS: dict[str, tuple[str, str]] = {
     "QwenVLImageProcessor": (
         VERIFIED,
-        "Qwen2-VL, Qwen2.5-VL: tests/test_processor_oracle.py; Qwen3-VL(-MoE) image identity: "
-        "tests/test_predict_identity.py",
+        "Qwen2-VL, Qwen2.5-VL: tests/test_processor_oracle.py (per file, joint, both backends); "
+        "Qwen3-VL(-MoE) image identity: tests/test_predict_identity.py; other architectures of "
+        "this class not checked",
+    ),
+    "LlavaMultimodalProcessor": (
+        VERIFIED,
+        "LLaVA-1.5 (LlavaForConditionalGeneration): tests/test_processor_oracle.py::test_per_file",
     ),
     "Gemma3SGLangImageProcessor": (BY_READING, "base HF path, split per image on dim 0"),
     "Mllama4ImageProcessor": (BY_READING, "base HF path, split per image on dim 0"),
