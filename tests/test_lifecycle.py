@@ -111,6 +111,7 @@ def test_add_refuses_a_different_file_of_the_same_name(tmp_path, feats, capsys):
 
 def _record(g: Path, monkeypatch) -> None:
     """Record 0.5.23 values the way a user does (pytest --mmhash-update), with the fake SGLang."""
+    monkeypatch.delenv("CI", raising=False)  # --mmhash-update refuses to run on CI
     monkeypatch.setattr(implementations, "_real_sglang_driver", lambda: FakeDriver("0.5.23"))
     assert (
         pytest.main(
@@ -188,6 +189,7 @@ def test_changed_file_failure_names_refresh_then_record(pytester, monkeypatch):
     torch.save(torch.arange(10, dtype=torch.float32), pytester.path / "a.pt")
     L.add(g, [pytester.path / "a.pt"])
     monkeypatch.setattr(implementations, "_real_sglang_driver", lambda: FakeDriver("0.5.23"))
+    monkeypatch.delenv("CI", raising=False)  # --mmhash-update refuses to run on CI
     pytester.runpytest("--mmhash-golden", "golden", "--mmhash-update").assert_outcomes(passed=2)
     torch.save(torch.arange(11, dtype=torch.float32), g / "features/a.pt")
     result = pytester.runpytest("--mmhash-golden", "golden", "-k", "cpu")
