@@ -59,6 +59,10 @@ class GoldenError(MmhashError):
     """A golden manifest is malformed, or a golden operation is refused."""
 
 
+class ExecProtocolError(MmhashError):
+    """An external hasher (``--mmhash-impl exec:``) broke protocol v1: no, late or malformed reply."""
+
+
 class NumpyFallbackWarning(UserWarning):
     """numba cannot be imported, so the CUDA-path emulation runs on the (much slower) numpy code."""
 

@@ -5,6 +5,8 @@ Implementations (:func:`resolve_impl`):
 * ``engine``: this package's :func:`pytest_mmhash.hash_feature`;
 * ``sglang``: the installed real SGLang, through :mod:`pytest_mmhash.oracle.driver` in a child
   process (:mod:`pytest_mmhash.oracle.worker`);
+* ``exec:COMMAND``: an external program speaking protocol v1 (docs/spec.md section 12,
+  :mod:`pytest_mmhash.exec_process`); protocol failures fail the check with their reason;
 * ``MODULE:CALLABLE``: a downstream function ``fn(feature, *, sglang_version, device)`` that
   returns an ``int`` hash (pad values then go unchecked), an :class:`~pytest_mmhash.MMHash`, or a
   dict ``{"hash": int, "pad_values": [int, ...]}`` / ``{"error": "TypeError: ..."}``. It raises
@@ -55,9 +57,10 @@ class Impl:
     """A named implementation: ``fn(feature, release, device) -> Observed``."""
 
     name: str
-    kind: str  # "engine" | "sglang" | "callable"
+    kind: str  # "engine" | "sglang" | "callable" | "exec"
     fn: Callable[[Any, str, str], Observed]
     release: str | None = None  # the only release it can compute (real SGLang), None: any
+    close: Callable[[], None] | None = None  # releases what it holds (a process) at session end
 
     def __call__(self, feature: Any, release: str, device: str) -> Observed:
         """Run the implementation on one feature."""
@@ -184,16 +187,34 @@ def _callable_impl(spec: str) -> Impl:
     return Impl(spec, "callable", run)
 
 
-def resolve_impl(spec: str) -> Impl:
-    """``engine``, ``sglang`` (the installed real SGLang) or ``MODULE:CALLABLE``."""
+def _exec_impl(command: str, timeout: float | None) -> Impl:
+    from .exec_process import ExecHasher
+
+    hasher = ExecHasher(command, timeout)
+
+    def run(feature: Any, release: str, device: str) -> Observed:
+        v = hasher.hash_feature(feature, release, device)
+        if "error" in v:
+            return Observed(v)
+        return Observed({**v, "hex": format(v["hash"] & M64, "016x")})
+
+    return Impl(f"exec:{command}", "exec", run, close=hasher.close)
+
+
+def resolve_impl(spec: str, exec_timeout: float | None = None) -> Impl:
+    """``engine``, ``sglang`` (the installed real SGLang), ``exec:COMMAND`` or ``MODULE:CALLABLE``."""
     if spec == "engine":
         return Impl("engine", "engine", _engine)
     if spec == "sglang":
         return real_sglang()[0]
+    if spec.startswith("exec:"):
+        return _exec_impl(spec.removeprefix("exec:"), exec_timeout)
     module, sep, attr = spec.partition(":")
     if sep and module and attr:
         return _callable_impl(spec)
-    raise GoldenError(f"--mmhash-impl {spec!r}: expected engine, sglang or MODULE:CALLABLE")
+    raise GoldenError(
+        f"--mmhash-impl {spec!r}: expected engine, sglang, exec:COMMAND or MODULE:CALLABLE"
+    )
 
 
 def recording_impl(target: str | None, pin: str, repin: bool) -> tuple[Impl, str]:

@@ -37,7 +37,14 @@ _OPTIONS = (  # (option, ini key, kind, help)
         "--mmhash-impl",
         "mmhash_impl",
         "string",
-        "what golden items check: engine (default), sglang (the installed real SGLang) or MODULE:CALLABLE",
+        "what golden items check: engine (default), sglang (the installed real SGLang), "
+        "exec:COMMAND (an external program, protocol v1) or MODULE:CALLABLE",
+    ),
+    (
+        "--mmhash-exec-timeout",
+        "mmhash_exec_timeout",
+        "string",
+        "seconds an exec:COMMAND implementation has for each reply (default 60)",
     ),
     (
         "--mmhash-update",
@@ -86,6 +93,7 @@ class _Settings:
     golden_arg: str | None
     version: str | None
     impl: str
+    exec_timeout: str | None
     update: bool
     repin: bool
     require_gpu: bool
@@ -138,6 +146,7 @@ def _settings(config: pytest.Config) -> _Settings:
         golden,
         get["mmhash_sglang_version"],
         get["mmhash_impl"] or "engine",
+        get["mmhash_exec_timeout"],
         bool(get["mmhash_update"]),
         bool(get["mmhash_repin"]),
         bool(get["mmhash_require_gpu"]),
@@ -213,13 +222,23 @@ def _start(s: _Settings, golden_dir: Path) -> _Run:
         if s.repin:
             raise GoldenError("--mmhash-repin only makes sense with --mmhash-update")
         release = _checked_release(s, manifest)
-        impl = resolve_impl(s.impl)
+        impl = resolve_impl(s.impl, _exec_timeout(s.exec_timeout))
         if impl.release not in (None, release):
             raise GoldenError(
                 f"--mmhash-impl sglang runs the installed sglang {impl.release}, but sglang {release} is "
                 f"being checked: pass --mmhash-sglang-version {impl.release}, or use a venv with sglang=={release}"
             )
     return _Run(s, manifest, data, release, impl)
+
+
+def _exec_timeout(text: str | None) -> float | None:
+    """``--mmhash-exec-timeout`` as seconds (None: the default); the hasher checks the range."""
+    from .errors import GoldenError
+
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        raise GoldenError(f"--mmhash-exec-timeout {text!r}: expected seconds, e.g. 60") from None
 
 
 def _recorder(s: _Settings, manifest: Any) -> tuple[Any, str]:
@@ -461,6 +480,13 @@ def _flush(run: _Run, interrupted: bool) -> str:
         f"mmhash: recorded {len(run.recorded)} values from real sglang {run.release} into {path}: "
         f"{changed} new or changed" + (f"; pin is now {run.release}" if pin else "")
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Release what the implementation holds (an exec: program and its temporary parts)."""
+    run = config.stash.get(_RUN, None)
+    if run is not None and run.impl.close is not None:
+        run.impl.close()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
