@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Also: mmhash predict MEDIA --model DIR (what SGLang assigns to a request's "
         "images); mmhash upgrade-report GOLDEN_DIR --to V (which golden entries change "
         "between releases); mmhash install-sglang VERSION VENV (a venv with real SGLang to record "
-        "golden values); mmhash golden init|add|refresh|remove|list (a golden store). Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
+        "golden values); mmhash golden init|add|refresh|remove|list (a golden store); "
+        "mmhash vectors export DIR (conformance vectors for other languages). "
+        "Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
     )
     p.add_argument("--version", action="version", version=f"mmhash (pytest-mmhash) {__version__}")
     p.add_argument(
@@ -164,6 +166,10 @@ def _main(argv: Sequence[str] | None) -> int:
         from .install_sglang import main as install_main
 
         return install_main(args_list[1:])
+    if args_list[:1] == ["vectors"]:
+        from .vectors import main as vectors_main
+
+        return vectors_main(args_list[1:])
     args = _parser().parse_args(args_list)
     if args.list_versions:
         _list_versions(args.json)
