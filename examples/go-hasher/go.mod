@@ -1,0 +1,3 @@
+module example.com/mmhash-go-hasher
+
+go 1.19
