@@ -2,23 +2,22 @@
 
 The external programs here are small Python scripts. A correct one rebuilds each feature from the
 request's raw parts alone (dtype, shape, layout) and hashes it with this package: if the harness
-sent wrong bytes, a wrong order or a wrong dtype, its values would not match the recorded ones.
+sent wrong bytes, a wrong order or a wrong dtype, its values would not match the recorded ones
+(``test_vectors`` does the same for every golden entry, release and path of the export).
 Synthetic goldens are recorded by the fake SGLang of ``test_plugin`` (the engine's values).
 """
 
 from __future__ import annotations
 
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import pytest
 from fakes import FakeDriver
-from test_plugin import PROJECT_GOLDEN, make_golden
+from test_plugin import make_golden
 
-from pytest_mmhash import golden as G
 from pytest_mmhash import implementations
 from pytest_mmhash.errors import ExecProtocolError
 from pytest_mmhash.exec_process import ExecHasher
@@ -122,15 +121,6 @@ def test_a_conforming_program_passes_every_item(pytester, recorded):
     result.assert_outcomes(passed=8)  # incl. empty[cpu/cuda]: the program replies SGLang's error
 
 
-def test_a_conforming_program_passes_the_project_corpus_on_both_paths(pytester):
-    """Every feature kind of golden/ (lists, tuples, non-contiguous, big-endian, Fortran, bytes)
-    survives the trip through raw parts: the rebuilt feature hashes to the recorded value."""
-    shutil.copytree(PROJECT_GOLDEN, pytester.path / "golden")
-    pytester.makepyfile(hasher=REBUILDER)
-    n = 2 * len(G.load_manifest(PROJECT_GOLDEN).entries)
-    run_exec(pytester, exec_spec("hasher.py"), "-p", "no:cacheprovider").assert_outcomes(passed=n)
-
-
 def test_a_wrong_program_fails_naming_each_bad_item(pytester, recorded):
     result = run_exec(pytester, exec_spec("hasher.py", "wrong"))
     result.assert_outcomes(passed=6, failed=2)  # only n (an ndarray) gets a wrong hash
@@ -180,21 +170,21 @@ def test_a_program_that_dies_fails_the_rest_with_status_and_stderr(pytester, rec
 
 def test_a_program_that_hangs_fails_cleanly_within_the_timeout(pytester, recorded):
     start = time.monotonic()
-    result = run_exec(pytester, exec_spec("flaky.py", "hang"), "--mmhash-exec-timeout", "1.5")
+    result = run_exec(pytester, exec_spec("flaky.py", "hang"), "--mmhash-exec-timeout", "5")
     elapsed = time.monotonic() - start
     result.assert_outcomes(failed=8)
     result.stdout.fnmatch_lines(
-        ["*no reply within 1.5 s to request '2' (--mmhash-exec-timeout); the program was stopped*"]
+        ["*no reply within 5 s to request '2' (--mmhash-exec-timeout); the program was stopped*"]
     )
     assert result.stdout.str().count("the program was stopped after it gave no reply") == 6
-    assert elapsed < 20
+    assert elapsed < 60
 
 
 def test_ini_timeout_and_bad_settings(pytester, recorded):
     pytester.makeini("[pytest]\nmmhash_exec_timeout = 1\n")
     start = time.monotonic()
     run_exec(pytester, exec_spec("flaky.py", "hang")).assert_outcomes(failed=8)
-    assert time.monotonic() - start < 20
+    assert time.monotonic() - start < 60
     for bad in ("0", "-1", "soon", "inf"):
         result = run_exec(pytester, exec_spec("hasher.py"), "--mmhash-exec-timeout", bad)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -215,15 +205,15 @@ def test_xdist_starts_one_program_per_worker(pytester, recorded):
         counting="""
         import os, runpy, sys
         open(os.path.join("pids", str(os.getpid())), "w").close()
-        sys.argv = ["hasher.py"]
-        runpy.run_path("hasher.py", run_name="__main__")
+        sys.argv = ["flaky.py", "ok"]
+        runpy.run_path("flaky.py", run_name="__main__")
         """
     )
     (pytester.path / "pids").mkdir()
     result = pytester.runpytest_subprocess(
         "--mmhash-golden", "golden", "--mmhash-impl", exec_spec("counting.py"), "-n", "2"
     )
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=2, failed=6)  # it replies TypeError: right for 'empty' only
     assert len(list((pytester.path / "pids").iterdir())) == 2
 
 

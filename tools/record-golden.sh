@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Record golden values from REAL SGLang for the pin and one release of every earlier era.
+# Record golden values (manifest.json and pad-vectors.json) from REAL SGLang for the pin and one
+# release of every earlier era.
 #
 #   tools/record-golden.sh [VENV_ROOT]      (default VENV_ROOT: ./.sglang-venvs)
 #
@@ -23,5 +24,6 @@ for pair in "${RELEASES[@]}"; do
   ( source "$env_sh"
     extra=(); [ "$rel" = "$(python3 -c 'import json;print(json.load(open("golden/manifest.json"))["pin"])')" ] || extra=(--mmhash-sglang-version "$rel")
     TRITON_INTERPRET=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        --mmhash-golden golden/ golden/manifest.json --mmhash-update "${extra[@]}" )
+        --mmhash-golden golden/ golden/manifest.json --mmhash-update "${extra[@]}"
+    TRITON_INTERPRET=1 "$venv/bin/python" -m pytest_mmhash.oracle.pad_vectors golden/pad-vectors.json )
 done
