@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,10 @@ from .golden import DEVICES, Manifest, load_manifest
 PAD_VECTORS = "pad-vectors.json"
 PAD_FORMAT = "pytest-mmhash-pad-vectors"
 #: Request kinds in pad-vectors.json and the builder of their request objects.
-_PAD_KINDS = {"preset_hash": preset_hash_request, "mm_hash": mm_hash_request}
+_PAD_KINDS: dict[str, Callable[[str, str, Any], dict[str, Any]]] = {
+    "preset_hash": preset_hash_request,
+    "mm_hash": mm_hash_request,
+}
 
 README = """\
 # SGLang multimodal hash conformance vectors

@@ -399,7 +399,9 @@ def test_callable_impl_errors(store: Path):
         resolve_impl("no_such_module_xyz:f")
     with pytest.raises(GoldenError, match="has no attribute"):
         resolve_impl(f"{__name__}:missing")
-    with pytest.raises(GoldenError, match="expected engine, sglang or MODULE:CALLABLE"):
+    with pytest.raises(
+        GoldenError, match="expected engine, sglang, exec:COMMAND or MODULE:CALLABLE"
+    ):
         resolve_impl("rust")
     obs = resolve_impl(f"{__name__}:sample_callable_raises")(m.load("a"), "0.5.23", "cpu")
     assert obs.is_error and obs.any_error
