@@ -196,7 +196,7 @@ def _exec_impl(command: str, timeout: float | None) -> Impl:
         v = hasher.hash_feature(feature, release, device)
         if "error" in v:
             return Observed(v)
-        return Observed({**v, "hex": format(v["hash"] & M64, "016x")})
+        return Observed({**v, "hex": hex64(v["hash"])})
 
     return Impl(f"exec:{command}", "exec", run, close=hasher.close)
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from .errors import GoldenError, MmhashError
 from .exec_protocol import PartStore, feature_request, mm_hash_request, preset_hash_request
-from .golden import DEVICES, Manifest, load_manifest
+from .golden.model import DEVICES, Manifest
+from .golden.store import load_manifest
 
 PAD_VECTORS = "pad-vectors.json"
 PAD_FORMAT = "pytest-mmhash-pad-vectors"
