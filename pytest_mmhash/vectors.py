@@ -21,10 +21,10 @@ from typing import Any
 
 from .errors import GoldenError, MmhashError
 from .exec_protocol import PartStore, feature_request, mm_hash_request, preset_hash_request
-from .golden.model import DEVICES, Manifest
+from .golden.model import PAD_VECTORS_NAME, Manifest
 from .golden.store import load_manifest
+from .versions import DEVICES
 
-PAD_VECTORS = "pad-vectors.json"
 PAD_FORMAT = "pytest-mmhash-pad-vectors"
 #: Request kinds in pad-vectors.json and the builder of their request objects.
 _PAD_KINDS: dict[str, Callable[[str, str, Any], dict[str, Any]]] = {
@@ -104,7 +104,7 @@ def _expected(value: dict[str, Any]) -> dict[str, Any]:
 
 def read_pad_vectors(golden: Path) -> dict[str, Any]:
     """``pad-vectors.json`` of a golden dir (releases -> recorded vectors); {} when absent."""
-    path = golden / PAD_VECTORS
+    path = golden / PAD_VECTORS_NAME
     if not path.is_file():
         return {}
     try:

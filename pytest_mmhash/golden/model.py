@@ -19,6 +19,8 @@ from ..versions import DEVICES, RELEASES
 FORMAT = "pytest-mmhash-golden"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+#: Pad values of feature-less item hashes, recorded from real SGLang (mmhash vectors export).
+PAD_VECTORS_NAME = "pad-vectors.json"
 CUDA_PATHS = ("triton-interpreter", "cuda-device")
 PROVENANCE_KEYS = ("sglang", "torch", "triton", "numpy", "python", "cuda_path", "date")
 ENTRY_KEYS = ("id", "file", "key", "sha256", "kind", "description", "values")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import GoldenError
-from .model import MANIFEST_NAME, Entry, Manifest, Recorded
+from .model import MANIFEST_NAME, PAD_VECTORS_NAME, Entry, Manifest, Recorded
 from .request_entries import RequestGolden, request_files
 from .request_entries import dumps as dumps_requests
 from .validation import parse, validate
@@ -248,12 +248,16 @@ def missing_files(manifest: Manifest) -> list[Entry]:
 def unlisted_files(manifest: Manifest) -> list[str]:
     """Files under the golden dir that no entry names (posix paths relative to the dir).
 
-    A golden dir holds its manifest and feature files, and the request entries' ``requests.json``
-    with the media and model files it names (scripts and docs live elsewhere), so any other file
-    is a forgotten entry or a leftover; hidden files and dirs (the atomic writer's
+    A golden dir holds its manifest, its pad vectors and feature files, and the request entries'
+    ``requests.json`` with the media and model files it names (scripts and docs live elsewhere), so
+    any other file is a forgotten entry or a leftover; hidden files and dirs (the atomic writer's
     temp files) and ``__pycache__`` are skipped.
     """
-    listed = {e.file for e in manifest.entries} | {MANIFEST_NAME} | request_files(manifest.root)
+    listed = (
+        {e.file for e in manifest.entries}
+        | {MANIFEST_NAME, PAD_VECTORS_NAME}
+        | request_files(manifest.root)
+    )
     out = []
     for p in sorted(manifest.root.rglob("*")):
         rel = p.relative_to(manifest.root)
