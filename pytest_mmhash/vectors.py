@@ -21,11 +21,10 @@ from typing import Any
 
 from .errors import GoldenError, MmhashError
 from .exec_protocol import PartStore, feature_request, mm_hash_request, preset_hash_request
-from .golden.model import PAD_VECTORS_NAME, Manifest
+from .golden.model import PAD_VECTORS_FORMAT, PAD_VECTORS_NAME, Manifest
 from .golden.store import load_manifest
 from .versions import DEVICES
 
-PAD_FORMAT = "pytest-mmhash-pad-vectors"
 #: Request kinds in pad-vectors.json and the builder of their request objects.
 _PAD_KINDS: dict[str, Callable[[str, str, Any], dict[str, Any]]] = {
     "preset_hash": preset_hash_request,
@@ -111,8 +110,8 @@ def read_pad_vectors(golden: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as e:
         raise GoldenError(f"{path}: not JSON: {e}") from None
-    if not isinstance(data, dict) or data.get("format") != PAD_FORMAT:
-        raise GoldenError(f"{path}: not a {PAD_FORMAT} file")
+    if not isinstance(data, dict) or data.get("format") != PAD_VECTORS_FORMAT:
+        raise GoldenError(f"{path}: not a {PAD_VECTORS_FORMAT} file")
     return dict(data["releases"])
 
 

@@ -21,6 +21,7 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 #: Pad values of feature-less item hashes, recorded from real SGLang (mmhash vectors export).
 PAD_VECTORS_NAME = "pad-vectors.json"
+PAD_VECTORS_FORMAT = "pytest-mmhash-pad-vectors"
 CUDA_PATHS = ("triton-interpreter", "cuda-device")
 PROVENANCE_KEYS = ("sglang", "torch", "triton", "numpy", "python", "cuda_path", "date")
 ENTRY_KEYS = ("id", "file", "key", "sha256", "kind", "description", "values")
@@ -162,3 +163,8 @@ def changed_count(old: Manifest, new: Manifest) -> int:
 
     a, b = flat(old), flat(new)
     return sum(a.get(k) != b.get(k) for k in set(a) | set(b))
+
+
+def empty_pad_vectors() -> dict[str, Any]:
+    """A ``pad-vectors.json`` document with no release recorded yet (releases -> vectors)."""
+    return {"format": PAD_VECTORS_FORMAT, "format_version": FORMAT_VERSION, "releases": {}}

@@ -26,7 +26,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-FORMAT = "pytest-mmhash-pad-vectors"
+from ..golden.model import empty_pad_vectors
+
 #: Item hashes set before ``set_pad_value``: edges of every pad scheme and of mask64, and
 #: negative int64 hashes as the gpu-xor-int64 era (0.4.7-0.5.0) produced them.
 PRESET_HASHES = (
@@ -169,7 +170,7 @@ def _mm_hash_vector(code: Any, text: str, feature: Any) -> dict[str, Any]:
 
 def merge(path: Path, release: str, vectors: dict[str, Any]) -> None:
     """Put one release's vectors into the file (atomically; other releases kept)."""
-    data: dict[str, Any] = {"format": FORMAT, "format_version": 1, "releases": {}}
+    data = empty_pad_vectors()
     if path.is_file():
         data = json.loads(path.read_text())
     data["releases"][release] = vectors
