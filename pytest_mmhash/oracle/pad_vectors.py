@@ -129,8 +129,8 @@ def record() -> dict[str, Any]:
 
     from . import driver
 
+    version = driver.start()  # shims, TRITON_INTERPRET, import sglang: this process is for it
     mods = driver._sglang()
-    version = driver.sglang_version()
     feature = torch.arange(4, dtype=torch.float32)  # hashed only if SGLang ignored the preset
     out: dict[str, Any] = {
         "preset_hash": [
