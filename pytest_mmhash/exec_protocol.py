@@ -1,4 +1,4 @@
-"""Protocol v1 between the harness and an external hasher (docs/spec.md section 12).
+"""Protocol v1 between the harness and an external hasher (docs/spec.md section 11).
 
 Pure data: request objects built from features (their raw bytes written once to a
 :class:`PartStore`), and the validation of one reply line. No processes here

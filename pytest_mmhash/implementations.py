@@ -5,7 +5,7 @@ Implementations (:func:`resolve_impl`):
 * ``engine``: this package's :func:`pytest_mmhash.hash_feature`;
 * ``sglang``: the installed real SGLang, through :mod:`pytest_mmhash.oracle.driver` in a child
   process (:mod:`pytest_mmhash.oracle.worker`);
-* ``exec:COMMAND``: an external program speaking protocol v1 (docs/spec.md section 12,
+* ``exec:COMMAND``: an external program speaking protocol v1 (docs/spec.md section 11,
   :mod:`pytest_mmhash.exec_process`); protocol failures fail the check with their reason;
 * ``MODULE:CALLABLE``: a downstream function ``fn(feature, *, sglang_version, device)`` that
   returns an ``int`` hash (pad values then go unchecked), an :class:`~pytest_mmhash.MMHash`, or a

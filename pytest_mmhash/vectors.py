@@ -1,7 +1,7 @@
 """``mmhash vectors export DIR``: the golden values as a language-neutral conformance suite.
 
 DIR gets ``parts/<sha256>.bin`` (raw C-order bytes of the features), ``vectors.jsonl`` (protocol
-v1 request objects, docs/spec.md section 12, each carrying the expected reply fields ``hash`` and
+v1 request objects, docs/spec.md section 11, each carrying the expected reply fields ``hash`` and
 ``pad_values``, or ``error``) and a README. Every expected value is read from files that real
 SGLang wrote: the golden manifest and ``pad-vectors.json`` (:mod:`pytest_mmhash.oracle.pad_vectors`).
 """
@@ -36,7 +36,7 @@ README = """\
 
 Exported by `mmhash vectors export` (pytest-mmhash) from its golden corpus; every expected value
 was recorded from real SGLang. Protocol v1 is specified in pytest-mmhash's docs/spec.md,
-section 12 ("Conformance protocol for external hashers").
+section 11 ("Conformance protocol for external hashers").
 
 - `vectors.jsonl`: one JSON object per line. Each is a protocol v1 **request** plus the
   **expected reply fields**: `hash` (an integer; may exceed 64 bits or be negative for old

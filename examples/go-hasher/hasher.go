@@ -1,5 +1,5 @@
 // Package main is a reference external hasher for pytest-mmhash's conformance protocol v1
-// (docs/spec.md section 12): what a router written in Go needs to agree with SGLang 0.5.23.
+// (docs/spec.md section 11): what a router written in Go needs to agree with SGLang 0.5.23.
 //
 // It answers pad-only requests (a caller's mm_hashes entry, or a preset item hash) for the pad
 // schemes of every release, and feature requests for the CPU path of the pin (sha256-raw).
