@@ -310,6 +310,12 @@ def check_entry(
         problem: str | None = diag.summary
     elif failure:
         problem = failure
+        diag = Diagnosis(
+            False,
+            "the implementation gave no value",
+            f"the implementation gave no value; {entry.file} still has the recorded sha256 "
+            f"{entry.sha256[:16]}..., so the recorded values are not in question",
+        )
     elif expected is None:
         problem = f"no value is recorded yet for sglang {release} on the {device} path"
     elif observed is None:
@@ -399,6 +405,12 @@ def format_check(c: Check, update_command: str, refresh_command: str = "") -> st
         )
         lines.append(f"    {refresh_command}")
         lines.append("  then record from real SGLang:")
+    elif c.observed is None:
+        lines.append(
+            f"  to fix:    make {c.impl_name} answer (its error is the problem above), then rerun; "
+            "re-recording would not help"
+        )
+        return "\n".join(lines)
     elif c.expected is None:
         lines.append("  to record: run real SGLang on it:")
     else:
