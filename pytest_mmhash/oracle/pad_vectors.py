@@ -6,6 +6,8 @@ Refused without an importable sglang and when ``CI`` is set. Two kinds of vector
 
 * ``preset_hash``: ``MultimodalDataItem(hash=h)`` then SGLang's own ``set_pad_value`` (every
   release), over edge hashes: 0, 1, 2^63, 2^64-1, 2^64+7 and negative int64 hashes of the xor era;
+  a release whose ``set_pad_value`` overwrites every preset with the feature's own hash
+  (0.4.6.post5) gets none, and ``"preset_hash_ignored": true`` says so;
 * ``mm_hash``: a caller's ``mm_hashes`` entry (0.5.13+), parsed by the tokenizer manager's own
   code: its ``try: item.set_hash(int(hex_hash, 16)) except (TypeError, ValueError)`` block is
   read from the installed ``tokenizer_manager.py`` and executed as is. A rejected entry is
@@ -132,11 +134,15 @@ def record() -> dict[str, Any]:
     version = driver.start()  # shims, TRITON_INTERPRET, import sglang: this process is for it
     mods = driver._sglang()
     feature = torch.arange(4, dtype=torch.float32)  # hashed only if SGLang ignored the preset
-    out: dict[str, Any] = {
-        "preset_hash": [
-            {"input": h, **driver.real_item(feature, "cpu", preset_hash=h)} for h in PRESET_HASHES
-        ]
-    }
+    presets = [
+        {"input": h, **driver.real_item(feature, "cpu", preset_hash=h)} for h in PRESET_HASHES
+    ]
+    own = driver.real_item(feature, "cpu")["hash"]
+    # 0.4.6.post5's set_pad_value rehashes the feature unconditionally: no preset reaches a pad
+    ignored = all(v.get("hash") == own for v in presets)
+    out: dict[str, Any] = {"preset_hash": [] if ignored else presets}
+    if ignored:
+        out["preset_hash_ignored"] = True
     tm_file = Path(mods["sglang"].__file__).parent / "srt/managers/tokenizer_manager.py"
     block = tokenizer_block(tm_file.read_text()) if tm_file.is_file() else None
     if block is not None:
