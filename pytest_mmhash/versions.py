@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -152,14 +152,16 @@ def _parse(version: str) -> Version:
         ) from None
 
 
+@lru_cache(maxsize=256)  # every hash resolves its version: parse each spelling once
 def base_version(version: str) -> Version:
     """``version`` parsed, without a local label (``0.5.9+cu128`` -> 0.5.9); a leading v is allowed."""
     return _parse(_parse(version).public)
 
 
 @cache
-def _parsed_releases() -> tuple[Version, ...]:
-    return tuple(_parse(r) for r in RELEASES)
+def _known_releases() -> dict[Version, Release]:
+    """Every release by its parsed version, oldest first: :func:`resolve` is one lookup."""
+    return {_parse(r): Release(r, _era_of(r)) for r in RELEASES}
 
 
 def _era_of(release: str) -> Era:
@@ -180,10 +182,10 @@ def resolve(version: str | None, *, allow_newer: bool = False) -> Release:
     if version is None:
         version = installed_sglang_version() or NEWEST
     base = base_version(version)
-    releases = _parsed_releases()
-    for text, rel in zip(RELEASES, releases, strict=True):
-        if rel == base:
-            return Release(text, _era_of(text))
+    known = _known_releases()
+    if base in known:
+        return known[base]
+    releases = tuple(known)
     if base > releases[-1]:
         if not allow_newer:
             raise UnknownVersionError(
@@ -195,7 +197,7 @@ def resolve(version: str | None, *, allow_newer: bool = False) -> Release:
             f"sglang {version} is newer than {NEWEST}; assuming {NEWEST}'s hash schemes",
             stacklevel=2,
         )
-        return Release(NEWEST, _era_of(NEWEST))
+        return known[releases[-1]]
     if base < releases[0]:
         raise UnknownVersionError(
             f"sglang {version} predates 0.4.0; its pad values come from Python hash() of the "
