@@ -145,3 +145,28 @@ def test_edge_cases_measured_with_real_sglang_0_5_23():
         h(f8_mix, "0.5.23", "cuda")  # torch.cat cannot promote float8
     bf16_int16 = [torch.zeros(1, dtype=torch.bfloat16), torch.tensor([257], dtype=torch.int16)]
     assert h(bf16_int16, "0.5.23", "cuda") == 13141427535651213687
+
+
+def test_bytes_read_in_place_in_one_piece_unless_copied_or_mapped(tmp_path, monkeypatch):
+    """A contiguous CPU tensor or in-memory array that needs no conversion reaches SHA-256 as one
+    buffer where it lies (per-chunk torch calls cost ~2% of the hash); converted bytes and a
+    memory-mapped ``.npy`` (whose pages are dropped as it is read) stay in bounded chunks."""
+    from pytest_mmhash import features as F
+    from pytest_mmhash import versions as V
+
+    monkeypatch.setattr(F, "CHUNK_BYTES", 64)
+
+    def pieces(x, version="0.5.23"):
+        plan = F.plan_feature(x, V.resolve(version), None)
+        return [np.frombuffer(p, np.uint8) for p in plan.stream.pieces(0)]
+
+    t = torch.arange(1024, dtype=torch.float32)
+    [piece] = pieces(t)
+    assert piece.ctypes.data == t.data_ptr() and piece.nbytes == 4096
+    a = t.numpy().copy()
+    [piece] = pieces(a)
+    assert piece.ctypes.data == a.ctypes.data
+    np.save(tmp_path / "a.npy", a)
+    assert [p.nbytes for p in pieces(np.load(tmp_path / "a.npy", mmap_mode="r"))] == [64] * 64
+    bf16 = t.to(torch.bfloat16)  # sha256-f32 widens bf16 to float32 chunk by chunk
+    assert [p.nbytes for p in pieces(bf16, "0.5.9")] == [64] * 64
