@@ -108,6 +108,27 @@ def test_mm_hashes_and_request_files(files, tmp_path: Path, capsys) -> None:
     assert records[0]["hash"] == api.from_mm_hash("ee", sglang_version="0.5.23").hash
 
 
+@pytest.mark.parametrize(("kind", "why"), [("video", "torchcodec"), ("audio", "not checked")])
+def test_video_and_audio_are_refused_saying_why_and_what_to_do(
+    files, fake_runner, tmp_path: Path, capsys, kind: str, why: str
+) -> None:
+    """The processor method does not run video/audio: one line naming the file, the reason and
+    --mm-hashes; with the client's hashes the same request is predicted."""
+    clip = tmp_path / f"clip.{kind}"
+    clip.write_bytes(b"media bytes")
+    body = tmp_path / f"{kind}.json"
+    body.write_text(json.dumps({"text": "x", f"{kind}_data": [str(clip)]}))
+    args = ["--request", str(body), "--model", str(files["qwen2"]), "--sglang-version", "0.5.23"]
+    code = main(["predict", *args, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and fake_runner == []
+    assert len(err.strip().splitlines()) == 1
+    assert str(clip) in err and why in err and "--mm-hashes" in err
+    body.write_text(json.dumps({"text": "x", f"{kind}_data": [str(clip)], "mm_hashes": ["ab"]}))
+    code, records, _ = run_json(capsys, *args, "--json")
+    assert code == 0 and [(r["modality"], r["method"]) for r in records] == [(kind, "mm_hashes")]
+
+
 def test_chat_request_detail_enters_the_qwen3_identity(files, tmp_path: Path, capsys) -> None:
     url = "data:image/png;base64," + base64.b64encode(PNG).decode()
 

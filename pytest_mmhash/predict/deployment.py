@@ -179,12 +179,6 @@ def processor_exactness(
             "the server's GPU takes no part before hashing here (pil backend, no JPEG decoded "
             f"with nvJPEG); {versions}"
         ]
-    if any(m.modality != "image" for m in media):
-        return False, (
-            *reasons,
-            "video/audio decoding depends on the torchcodec/ffmpeg builds and is not verified "
-            "offline",
-        )
     return True, tuple(reasons)
 
 
@@ -203,8 +197,6 @@ def _gpu_steps(release: V.Release, dep: Deployment, media: Sequence[Media]) -> l
             f"sglang {release.version} decodes JPEG bytes with nvJPEG on the server's GPU "
             f"({len(jpegs)} JPEG(s) here); this machine decoded them with Pillow"
         )
-    if any(m.modality == "video" for m in media):
-        steps.append("the server decodes and resizes video on its GPU (torchcodec)")
     return steps
 
 

@@ -96,6 +96,7 @@ def predict_requests(
                 )
             )
         else:
+            _refuse_unpredictable(request)
             out.append(None)
             pending.append((index, request, notes))
     if pending:
@@ -105,6 +106,26 @@ def predict_requests(
         for (index, request, notes), items in zip(pending, processed, strict=True):
             out[index] = _by_processor(request, items, release, model_dir, dep, notes)
     return [items for items in out if items is not None]
+
+
+#: Why the sglang-processor method cannot give a non-image medium's value on this machine.
+UNPREDICTABLE = {
+    "video": "sglang decodes video with torchcodec on the server's GPU and resizes the frames "
+    "there (bilinear on CUDA), which a CPU does not reproduce",
+    "audio": "sglang's audio path (torchcodec/ffmpeg decoding, then the HF feature extractor) "
+    "is not checked by this project yet",
+}
+
+
+def _refuse_unpredictable(request: Request) -> None:
+    """A one-line refusal for media the processor method cannot predict, naming what to do."""
+    for m in request.media:
+        if m.modality in UNPREDICTABLE:
+            raise UnsupportedModelError(
+                f"{m.source}: {m.modality} is not predicted: {UNPREDICTABLE[m.modality]}; send "
+                f"your own hashes (mm_hashes on /generate) and give them with --mm-hashes HEX,... "
+                f"to get the pads"
+            )
 
 
 def _as_media(m: MediaLike) -> Media:
