@@ -1,40 +1,44 @@
-"""Throughput of the ``sglang-processor`` method against calling SGLang's processor directly.
+"""Throughput of ``mmhash predict`` against calling SGLang's processor directly in a loop.
 
     python benchmarks/bench_processor.py [--model golden/models/qwen2-vl] [--images 24] [--rounds 3]
 
-Run with the python of a venv that has real SGLang's processor path (``tools/install-sglang.sh``)
-and scikit-image/matplotlib (their sample photographs). Both sides build SGLang's processor once and
-then go over the same images, one request per image:
+Run with the python of a venv that has real SGLang's processor path
+(``tools/install-sglang-processor.sh``) and scikit-image/matplotlib (their sample photographs).
+Both sides start from the same image files, build SGLang's processor once and go over the
+images, one request per image, CPU preprocessing:
 
-- direct: what a user would write: SGLang's own calls in a loop (``process_mm_data_async``, then
-  ``MultimodalInputs.from_processor_output``, which sets each item's hash and pads);
-- mmhash: :func:`pytest_mmhash.predict.sglang_processor.run_processor` over all requests (SGLang's
-  own hashing skipped), then this engine's hash and pads of every item's feature (what the
-  ``sglang-processor`` method does; tests/test_processor_oracle.py shows the values are SGLang's).
+- direct: what a user would write: SGLang's own calls in a loop (read the file,
+  ``process_mm_data_async``, then ``MultimodalInputs.from_processor_output``, which sets each
+  item's hash and pads);
+- mmhash: one ``mmhash predict --json --preprocess-device cpu --model DIR IMG...`` (run in this
+  process, its output discarded): SGLang's processor built once with SGLang's own hashing skipped,
+  then this engine's hash and pads of every item's feature, the feature's SHA-256, the JSON
+  (tests/test_processor_oracle.py shows the values are SGLang's).
 
 SGLang is imported once before the timings; rounds alternate the order; the figure is images per
-second of the best round (the machine is shared) and the ratio.
+second of the best round (the machine is shared) and the ratio; the load average is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
+import os
 import sys
 import time
 from pathlib import Path
 
-from pytest_mmhash import hash_feature
 from pytest_mmhash.oracle.photos import package_photos
 from pytest_mmhash.oracle.shims import apply_processor_shims
-from pytest_mmhash.predict.sglang_processor import run_processor
-from pytest_mmhash.predict.types import Deployment, Media
+from pytest_mmhash.predict import cli as predict_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def direct(model: Path, images: list[bytes], backend: str) -> float:
-    """Seconds for SGLang's own calls: build the processor once, loop over the images."""
+def direct(model: Path, paths: list[Path], backend: str) -> float:
+    """Seconds for SGLang's own calls: build the processor once, loop over the image files."""
     import os
 
     from sglang.srt import runtime_context
@@ -56,7 +60,8 @@ def direct(model: Path, images: list[bytes], backend: str) -> float:
     mm = get_mm_processor(mc.hf_config, sa, hf, determine_tensor_transport_mode(), model_config=mc)
     loop = asyncio.new_event_loop()
     token = mm.mm_tokens.image_token
-    for data in images:
+    for path in paths:
+        data = path.read_bytes()
         text = f"{token}\nDescribe."
         req = GenerateReqInput(text=text, image_data=[data])
         out = loop.run_until_complete(
@@ -69,14 +74,14 @@ def direct(model: Path, images: list[bytes], backend: str) -> float:
     return time.perf_counter() - start
 
 
-def ours(model: Path, images: list[bytes], backend: str) -> float:
-    """Seconds for run_processor over all requests plus this engine's hash of every item."""
+def ours(model: Path, paths: list[Path], backend: str) -> float:
+    """Seconds for one ``mmhash predict --json`` over all the image files (output discarded)."""
+    argv = ["--json", "--preprocess-device", "cpu", "--image-processor-backend", backend]
+    argv += ["--model", str(model), *map(str, paths)]
     start = time.perf_counter()
-    dep = Deployment(image_processor_backend=backend, preprocess_device="cpu")
-    requests = [[Media(f"image{i}", data, "image")] for i, data in enumerate(images)]
-    for items in run_processor(requests, model=model, deployment=dep):
-        for it in items:
-            hash_feature(it.feature, sglang_version="0.5.23", device="cpu")
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = predict_cli.main(argv)
+    assert code == 0 and out.getvalue().count("\n") == len(paths)
     return time.perf_counter() - start
 
 
@@ -89,17 +94,20 @@ def main() -> int:
     a = ap.parse_args()
     apply_processor_shims()
     photos = package_photos()
-    images = [photos[i % len(photos)][2].read_bytes() for i in range(a.images)]
-    ours(a.model, images[:1], a.backend)  # warm-up: import SGLang once, outside the timings
+    paths = [photos[i % len(photos)][2] for i in range(a.images)]
+    load = [os.getloadavg()[0]]
+    ours(a.model, paths[:1], a.backend)  # warm-up: import SGLang once, outside the timings
     times: dict[str, list[float]] = {"direct": [], "mmhash": []}
     for r in range(a.rounds):
         order = [("direct", direct), ("mmhash", ours)]
         for name, fn in order if r % 2 == 0 else order[::-1]:
-            times[name].append(fn(a.model, images, a.backend))
+            times[name].append(fn(a.model, paths, a.backend))
+    load.append(os.getloadavg()[0])
     rate = {k: a.images / min(v) for k, v in times.items()}  # best round: the machine is shared
     print(
         f"{a.images} images ({len(photos)} package photographs), model {a.model.name}, "
-        f"backend {a.backend}, {a.rounds} rounds, processor built once per round"
+        f"backend {a.backend}, {a.rounds} rounds, processor built once per round, "
+        f"load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after"
     )
     for k, v in times.items():
         print(f"  {k:7} {rate[k]:6.2f} images/s   rounds: {', '.join(f'{t:.2f}s' for t in v)}")

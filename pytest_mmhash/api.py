@@ -17,9 +17,8 @@ from .features import plan_feature
 from .ints import hex64
 from .schemes import cpu, pad
 
-_CONTENT_SCHEMES = {
-    V.SHA256_F32: cpu.sha256_digest8,
-    V.SHA256_RAW: cpu.sha256_digest8,
+_SHA256_SCHEMES = (V.SHA256_F32, V.SHA256_RAW)
+_CUDA_SCHEMES = {
     V.GPU_XOR_INT32: emulation.gpu_xor_int32,
     V.GPU_XOR_INT64: emulation.gpu_xor_int64,
     V.GPU_TILE_FMIX32: emulation.gpu_tile_fmix32,
@@ -42,6 +41,9 @@ class MMHash:
     hash_scheme: str  # e.g. "sha256-raw", "gpu-tile-fmix32", "mm-hash", "identity", "ns-mix-v1"
     pad_scheme: str
     modifiers: tuple[str, ...] = field(default=())
+    #: hex SHA-256 of every byte a SHA-256 scheme hashed (its first 16 digits give the hash), so
+    #: callers that also report the feature's digest hash it once; ``None`` for other schemes.
+    content_sha256: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def hex(self) -> str:
@@ -123,9 +125,13 @@ def hash_feature(
     _reproducible(release)
     p = plan_feature(feature, release, device)
     scheme = release.era.cuda if p.path == "cuda" else release.era.cpu
+    if scheme in _SHA256_SCHEMES:
+        sha = cpu.sha256_stream(p.stream)
+        value = _item(cpu.digest8_of(sha), release, p.path, scheme)
+        return replace(value, content_sha256=sha.hexdigest())
     h = on_device.try_hash_on_device(p, scheme) if p.path == "cuda" else None
     if h is None:
-        h = _CONTENT_SCHEMES[scheme](p.stream)
+        h = _CUDA_SCHEMES[scheme](p.stream)
     return _item(h, release, p.path, scheme)
 
 

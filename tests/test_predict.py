@@ -87,6 +87,43 @@ def test_processor_items_are_hashed_by_the_engine_at_the_release(qwen2: Path) ->
     assert len(runner.calls) == 1 and runner.calls[0][1].preprocess_device == "cpu"
 
 
+@pytest.mark.parametrize(
+    "feature",
+    [
+        torch.arange(12, dtype=torch.float32).reshape(3, 4).t(),  # not contiguous
+        torch.arange(12, dtype=torch.bfloat16).reshape(3, 4),
+        np.arange(6, dtype=">f4"),  # stored bytes, not native ones
+    ],
+    ids=["f32-transposed", "bf16", "numpy-big-endian"],
+)
+@pytest.mark.parametrize("version", ["0.5.23", "0.4.10"])  # sha256-raw; sha256-f32 (bf16 widened)
+def test_feature_sha256_is_of_the_raw_bytes_whatever_the_hash_path(
+    qwen2: Path, feature, version: str
+) -> None:
+    """The reported feature digest is SHA-256 of the raw C-order bytes; on sha256-raw it is the
+    digest the hash came from (computed once), and a release that hashes other bytes does not
+    lend it its digest."""
+    import hashlib
+
+    def runner(requests, *, model, deployment):
+        return [[ProcessedItem("image", feature, None, None)] for _ in requests]
+
+    if isinstance(feature, np.ndarray):
+        raw = np.ascontiguousarray(feature).tobytes()
+    else:
+        raw = feature.contiguous().view(torch.uint8).numpy().tobytes()
+    (item,) = pytest_mmhash.predict(
+        [Media("a.png", PNG)], model=qwen2, sglang_version=version,
+        deployment=Deployment(preprocess_device="cpu"), runner=runner,
+    )  # fmt: skip
+    assert item.feature_sha256 == hashlib.sha256(raw).hexdigest()
+    want = api.hash_feature(feature, sglang_version=version, device="cpu")
+    assert item.hash == want.hash
+    if want.hash_scheme == "sha256-raw":
+        assert want.content_sha256 == item.feature_sha256
+        assert int(item.feature_sha256[:16], 16) == want.hash
+
+
 def test_default_device_on_a_cpu_machine_is_not_exact_and_says_why(qwen2: Path) -> None:
     (item,) = pytest_mmhash.predict(
         [Media("a.jpg", JPEG)], model=qwen2, sglang_version="0.5.23", runner=FakeRunner()
@@ -194,6 +231,52 @@ def test_many_requests_run_the_processor_once(qwen2: Path) -> None:
     out = predict_requests(requests, model=qwen2, sglang_version="0.5.23", runner=runner)
     assert len(runner.calls) == 1 and len(runner.calls[0][0]) == 3
     assert [[i.source for i in items] for items in out] == [["0.png"], ["1.png"], ["2.png"]]
+
+
+def test_a_lazy_runner_is_hashed_as_it_goes_with_bounded_memory(qwen2: Path) -> None:
+    """Items are hashed while the runner makes the next request's, in request order, and only a
+    few requests' features are alive at once (not every request's, however many there are)."""
+    import weakref
+
+    from pytest_mmhash.predict.predictor import HASH_QUEUE
+
+    alive: list[weakref.ref] = []
+    peak: list[int] = []
+
+    def lazy(requests, *, model, deployment):
+        for k, _ in enumerate(requests):
+            peak.append(sum(ref() is not None for ref in alive))
+            feature = torch.full((1, 4096), float(k))
+            alive.append(weakref.ref(feature))
+            yield [ProcessedItem("image", feature, None, None)]
+
+    requests = [Request((Media(f"{i}.png", PNG),)) for i in range(12)]
+    out = predict_requests(requests, model=qwen2, sglang_version="0.5.23", runner=lazy)
+    assert [items[0].source for items in out] == [f"{i}.png" for i in range(12)]
+    for k, items in enumerate(out):
+        want = api.hash_feature(torch.full((1, 4096), float(k)), sglang_version="0.5.23")
+        assert items[0].hash == want.hash
+    assert max(peak) <= HASH_QUEUE + 1
+
+
+def test_a_runner_failing_half_way_is_one_error_and_is_closed(qwen2: Path) -> None:
+    from pytest_mmhash.predict.errors import ProcessorFailedError
+
+    closed = []
+
+    def failing(requests, *, model, deployment):
+        try:
+            for k, r in enumerate(requests):
+                if k == 2:
+                    raise RuntimeError("decoder exploded\n  deep traceback")
+                yield [ProcessedItem("image", torch.zeros(4), None, None) for _ in r]
+        finally:
+            closed.append(True)
+
+    requests = [Request((Media(f"{i}.png", PNG),)) for i in range(5)]
+    with pytest.raises(ProcessorFailedError, match=r"\(RuntimeError: decoder exploded\)$"):
+        predict_requests(requests, model=qwen2, sglang_version="0.5.23", runner=failing)
+    assert closed == [True]
 
 
 def test_a_joint_item_has_no_single_source(qwen2: Path) -> None:

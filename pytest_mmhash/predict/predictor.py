@@ -7,9 +7,12 @@ for each item whether this machine reproduces the server's value exactly, and wh
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Any, Literal
@@ -25,7 +28,10 @@ from .media import read_media
 from .model import ModelDir, read_model_dir
 from .types import Deployment, ItemPrediction, Media, Modality, ProcessedItem
 
-Runner = Callable[..., list[list[ProcessedItem]]]
+#: ``runner(requests, *, model, deployment)``: each request's items, in order (a list or lazily).
+Runner = Callable[..., Iterable[list[ProcessedItem]]]
+#: How many processed requests may wait for hashing while SGLang processes the next one.
+HASH_QUEUE = 2
 MediaLike = Media | str | os.PathLike[str]
 STACK = ("sglang", "transformers", "torch", "torchvision", "Pillow")
 
@@ -103,8 +109,21 @@ def predict_requests(
         processed = _run_processor(
             [r.media for _, r, _ in pending], model_dir, release, dep, sglang_version, runner
         )
-        for (index, request, notes), items in zip(pending, processed, strict=True):
-            out[index] = _by_processor(request, items, release, model_dir, dep, notes)
+        stack = _stack()  # read once: metadata lookups cost more than hashing a small image
+        # Request k is hashed on a worker thread while SGLang processes request k+1 (hashlib and
+        # torch release the GIL); at most HASH_QUEUE requests' features wait, so memory stays
+        # bounded however many requests there are.
+        waiting: deque[tuple[int, Future[list[ItemPrediction]]]] = deque()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmhash-hash")
+        with contextlib.closing(processed), pool:
+            for (index, request, notes), items in zip(pending, processed, strict=True):
+                args = (request, items, release, model_dir, dep, notes, stack)
+                waiting.append((index, pool.submit(_by_processor, *args)))
+                while len(waiting) > HASH_QUEUE:
+                    done, future = waiting.popleft()
+                    out[done] = future.result()
+            for done, future in waiting:
+                out[done] = future.result()
     return [items for items in out if items is not None]
 
 
@@ -251,13 +270,14 @@ def _run_processor(
     dep: Deployment,
     sglang_version: str | None,
     runner: Runner | None,
-) -> list[list[ProcessedItem]]:
+) -> Generator[list[ProcessedItem], None, None]:
+    """Each request's items as the runner gives them, one request at a time."""
     if runner is None:
         runner = _real_runner(release, sglang_version)
     # the runner runs on the server's device when this machine has it, else on CPU
     here = replace(dep, preprocess_device=_ran_on(dep))
     try:
-        return runner(requests, model=model.path, deployment=here)
+        yield from runner(requests, model=model.path, deployment=here)
     except MmhashError:
         raise
     except Exception as e:  # anything from deep inside SGLang/torch becomes one line
@@ -301,6 +321,7 @@ def _by_processor(
     model: ModelDir,
     dep: Deployment,
     notes: tuple[str, ...],
+    stack: Mapping[str, str],
 ) -> list[ItemPrediction]:
     exact, reasons = D.processor_exactness(release, model, dep, request.media, _ran_on(dep))
     coverage = _coverage(model)
@@ -309,7 +330,6 @@ def _by_processor(
     numels = [_numel(it.feature) for it in items]
     paths = D.hash_devices(dep, numels)
     sources = _sources(request.media, [it.modality for it in items])
-    stack = _stack()
     out = []
     for i, (item, path, source) in enumerate(zip(items, paths, sources, strict=True)):
         feature = (
@@ -406,7 +426,9 @@ def _prediction(
     feature: Any = None,
     stack: Mapping[str, str] | None = None,
 ) -> ItemPrediction:
-    shape, dtype, sha = feature_facts(feature)
+    # sha256-raw hashed exactly the feature's raw bytes: reuse that digest instead of a 2nd pass
+    raw = value.content_sha256 if value.hash_scheme == V.SHA256_RAW else None
+    shape, dtype, sha = feature_facts(feature, raw)
     return ItemPrediction(
         item=index,
         modality=modality,
@@ -426,20 +448,29 @@ def _prediction(
     )
 
 
-def feature_facts(feature: Any) -> tuple[tuple[int, ...] | None, str | None, str | None]:
-    """Shape, dtype and SHA-256 of a tensor/array feature's raw bytes (``None`` for others)."""
+def feature_facts(
+    feature: Any, raw_sha256: str | None = None
+) -> tuple[tuple[int, ...] | None, str | None, str | None]:
+    """Shape, dtype and SHA-256 of a tensor/array feature's raw bytes (``None`` for others).
+
+    ``raw_sha256`` is that digest when the caller already has it (not computed again).
+    """
     if feature is None:
         return None, None, None
     module = type(feature).__module__.split(".")[0]
     if module == "torch":
-        t = feature.detach().cpu().contiguous()
-        data = t.reshape(-1).view(_torch().uint8).numpy().tobytes()
-        return tuple(t.shape), str(t.dtype).removeprefix("torch."), hashlib.sha256(data).hexdigest()
+        dtype = str(feature.dtype).removeprefix("torch.")
+        if raw_sha256 is None:
+            t = feature.detach().cpu().contiguous()
+            data = t.reshape(-1).view(_torch().uint8).numpy()  # hashed in place, not copied
+            raw_sha256 = hashlib.sha256(data).hexdigest()
+        return tuple(feature.shape), dtype, raw_sha256
     if module == "numpy":
         import numpy as np
 
         a = np.ascontiguousarray(feature)
-        return tuple(a.shape), str(a.dtype), hashlib.sha256(a.tobytes()).hexdigest()
+        sha = raw_sha256 or hashlib.sha256(a.tobytes()).hexdigest()
+        return tuple(a.shape), str(a.dtype), sha
     return None, None, None
 
 

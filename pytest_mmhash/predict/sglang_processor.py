@@ -267,14 +267,17 @@ def run_processor(
     model: Path,
     deployment: Deployment,
     sglang_hash: bool = False,
-) -> list[list[ProcessedItem]]:
-    """SGLang's items for each request, with one processor built for all of them.
+) -> Iterator[list[ProcessedItem]]:
+    """SGLang's items for each request, yielded as each is processed, with one processor built
+    (on the first request) for all of them, so a caller that drops each request's items after
+    use holds a few requests' features, not all of them.
 
     By default SGLang does not hash (``sglang_hash``/``sglang_pad_values`` are ``None``): the
     caller hashes the features with this engine, and hashing twice costs throughput.
     """
     proc = SGLangProcessor(model, deployment, sglang_hash=sglang_hash)
     try:
-        return [proc.process(r) for r in requests]
+        for r in requests:
+            yield proc.process(r)
     finally:
         proc.close()
