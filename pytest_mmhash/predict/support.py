@@ -22,7 +22,9 @@ NOT_YET = "not supported yet"
 STATUS: dict[str, tuple[str, str]] = {
     "QwenVLImageProcessor": (
         VERIFIED,
-        "Qwen2-VL, Qwen2.5-VL: tests/test_processor_oracle.py (per file, joint, both backends); "
+        "Qwen2-VL, Qwen2.5-VL: tests/test_processor_oracle.py (per file, joint, both backends), "
+        "tests/test_predict_oracle.py (the `mmhash predict` command on photographs used nowhere "
+        "else); "
         "Qwen3-VL(-MoE) image identity: tests/test_predict_identity.py; other architectures of "
         "this class not checked",
     ),

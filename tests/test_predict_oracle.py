@@ -1,0 +1,114 @@
+"""``mmhash predict`` end to end against real SGLang's own processor + scheduler (``oracle``).
+
+The issue's acceptance command, run as a user runs it (the CLI, in this process):
+``mmhash predict --json --sglang-version V --model DIR --preprocess-device cpu
+--image-processor-backend auto|pil IMG...``, per file and with ``--together``, on photographs
+the package data of scikit-image and matplotlib holds and that no other test, golden entry or
+benchmark of this project uses. Every hash and pad list must equal what real SGLang's processor
+and scheduler assign to the same request (``SGLangProcessor`` with SGLang's own hashing), and
+every prediction must say it is exact. Runs where a real SGLang 0.5.2x is importable
+(``tools/install-sglang-processor.sh 0.5.23``); the model directories are ``golden/models``.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+if find_spec("sglang") is None:
+    pytest.skip(
+        "sglang is not importable (oracle tests need a real-SGLang venv)", allow_module_level=True
+    )
+
+from pytest_mmhash.cli import main  # noqa: E402
+from pytest_mmhash.oracle.shims import apply_processor_shims, importable_sglang_version  # noqa: E402
+from pytest_mmhash.predict.sglang_processor import SGLangProcessor  # noqa: E402
+from pytest_mmhash.predict.types import Deployment, Media  # noqa: E402
+
+pytestmark = pytest.mark.oracle
+
+MODELS = Path(__file__).resolve().parent.parent / "golden" / "models"
+VERSION = importable_sglang_version() or ""
+if not VERSION.startswith("0.5.2"):
+    pytest.skip(
+        f"the acceptance command is pinned to sglang 0.5.2x (--image-processor-backend); "
+        f"installed: {VERSION}",
+        allow_module_level=True,
+    )
+
+#: (import name, folder inside the package, file): JPEG, RGB PNG and a greyscale PNG photograph,
+#: none of them used anywhere else in this project (pytest_mmhash.oracle.photos lists those).
+FRESH = (
+    ("skimage", "data", "hubble_deep_field.jpg"),
+    ("skimage", "data", "ihc.png"),
+    ("skimage", "data", "motorcycle_right.png"),
+    ("skimage", "data", "camera.png"),
+)
+
+
+def _fresh_photos() -> list[Path]:
+    found = []
+    for pkg, sub, name in FRESH:
+        spec = find_spec(pkg)
+        if spec is not None and spec.submodule_search_locations:
+            path = Path(list(spec.submodule_search_locations)[0]) / sub / name
+            if path.is_file():
+                found.append(path)
+    return found
+
+
+PHOTOS = _fresh_photos()
+if len(PHOTOS) < 2:
+    pytest.skip("needs scikit-image (its sample photographs)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def sglang() -> dict[tuple[str, str], SGLangProcessor]:
+    """Real SGLang's processor with its own hashing, one per (model, backend)."""
+    apply_processor_shims()
+    made: dict[tuple[str, str], SGLangProcessor] = {}
+    yield made
+    for p in made.values():
+        p.close()
+
+
+def _sglang_values(sglang: dict, model: str, backend: str, photos: list[Path]) -> list[tuple]:
+    key = (model, backend)
+    if key not in sglang:
+        dep = Deployment(image_processor_backend=backend, preprocess_device="cpu")
+        sglang[key] = SGLangProcessor(MODELS / model, dep)
+    items = sglang[key].process([Media(str(p), p.read_bytes()) for p in photos])
+    return [(it.sglang_hash, list(it.sglang_pad_values)) for it in items]
+
+
+def _predict(capsys: pytest.CaptureFixture[str], model: str, backend: str, *extra: str) -> list:
+    argv = ["predict", "--json", "--sglang-version", VERSION, "--model", str(MODELS / model)]
+    argv += ["--preprocess-device", "cpu", "--image-processor-backend", backend, *extra]
+    code = main([*argv, *map(str, PHOTOS)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("backend", ["auto", "pil"])
+@pytest.mark.parametrize("model", ["qwen2-vl", "qwen2.5-vl"])
+def test_predict_per_file_equals_sglang(sglang: dict, capsys, model: str, backend: str) -> None:
+    records = _predict(capsys, model, backend)
+    assert [r["path"] for r in records] == [str(p) for p in PHOTOS]
+    want = [_sglang_values(sglang, model, backend, [p])[0] for p in PHOTOS]
+    assert [(r["hash"], r["pad_values"]) for r in records] == want
+    assert all(r["exact"] and r["method"] == "sglang-processor" for r in records)
+
+
+@pytest.mark.parametrize("backend", ["auto", "pil"])
+@pytest.mark.parametrize("model", ["qwen2-vl", "qwen2.5-vl"])
+def test_predict_together_equals_sglang(sglang: dict, capsys, model: str, backend: str) -> None:
+    records = _predict(capsys, model, backend, "--together")
+    assert {r["request"] for r in records} == {0}
+    want = _sglang_values(sglang, model, backend, PHOTOS)
+    assert [(r["hash"], r["pad_values"]) for r in records] == want
+    assert len(records) == len(PHOTOS)  # 0.5.2x: one item per image
+    assert all(r["exact"] for r in records)
