@@ -3,10 +3,10 @@
 The issue's acceptance command, run as a user runs it (the CLI, in this process):
 ``mmhash predict --json --sglang-version V --model DIR --preprocess-device cpu
 --image-processor-backend auto|pil IMG...``, per file and with ``--together``, on photographs
-the package data of scikit-image and matplotlib holds and that no other test, golden entry or
-benchmark of this project uses. Every hash and pad list must equal what real SGLang's processor
-and scheduler assign to the same request (``SGLangProcessor`` with SGLang's own hashing), and
-every prediction must say it is exact. Runs where a real SGLang 0.5.2x is importable
+scikit-image ships and that no other test, golden entry or benchmark of this project uses
+(``pytest_mmhash.oracle.photos.FRESH``). Every hash and pad list must equal what real SGLang's
+processor and scheduler assign to the same request (``SGLangProcessor`` with SGLang's own
+hashing), and every prediction must say it is exact. Runs where a real SGLang 0.5.2x is importable
 (``tools/install-sglang-processor.sh 0.5.23``); the model directories are ``golden/models``.
 """
 
@@ -24,6 +24,7 @@ if find_spec("sglang") is None:
     )
 
 from pytest_mmhash.cli import main  # noqa: E402
+from pytest_mmhash.oracle.photos import FRESH, package_photos  # noqa: E402
 from pytest_mmhash.oracle.shims import apply_processor_shims, importable_sglang_version  # noqa: E402
 from pytest_mmhash.predict.sglang_processor import SGLangProcessor  # noqa: E402
 from pytest_mmhash.predict.types import Deployment, Media  # noqa: E402
@@ -39,28 +40,7 @@ if not VERSION.startswith("0.5.2"):
         allow_module_level=True,
     )
 
-#: (import name, folder inside the package, file): JPEG, RGB PNG and a greyscale PNG photograph,
-#: none of them used anywhere else in this project (pytest_mmhash.oracle.photos lists those).
-FRESH = (
-    ("skimage", "data", "hubble_deep_field.jpg"),
-    ("skimage", "data", "ihc.png"),
-    ("skimage", "data", "motorcycle_right.png"),
-    ("skimage", "data", "camera.png"),
-)
-
-
-def _fresh_photos() -> list[Path]:
-    found = []
-    for pkg, sub, name in FRESH:
-        spec = find_spec(pkg)
-        if spec is not None and spec.submodule_search_locations:
-            path = Path(list(spec.submodule_search_locations)[0]) / sub / name
-            if path.is_file():
-                found.append(path)
-    return found
-
-
-PHOTOS = _fresh_photos()
+PHOTOS = [path for _, _, path in package_photos(FRESH)]
 if len(PHOTOS) < 2:
     pytest.skip("needs scikit-image (its sample photographs)", allow_module_level=True)
 

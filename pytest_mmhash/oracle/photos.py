@@ -9,8 +9,10 @@ from __future__ import annotations
 from importlib.util import find_spec
 from pathlib import Path
 
-# (import name, distribution, folder inside the package, file names): RGB photographs, PNG and JPEG.
-SOURCES = (
+#: (import name, distribution, folder inside the package, file names)
+Sources = tuple[tuple[str, str, str, tuple[str, ...]], ...]
+# RGB photographs, PNG and JPEG.
+SOURCES: Sources = (
     (
         "skimage",
         "scikit-image",
@@ -20,11 +22,22 @@ SOURCES = (
     ("matplotlib", "matplotlib", "mpl-data/sample_data", ("grace_hopper.jpg",)),
 )
 
+#: Photographs no test, golden entry or benchmark uses but tests/test_predict_oracle.py: a JPEG,
+#: two RGB PNGs and a greyscale PNG, for predictions on media the project has never seen.
+FRESH: Sources = (
+    (
+        "skimage",
+        "scikit-image",
+        "data",
+        ("hubble_deep_field.jpg", "ihc.png", "motorcycle_right.png", "camera.png"),
+    ),
+)
 
-def package_photos() -> list[tuple[str, str, Path]]:
+
+def package_photos(sources: Sources = SOURCES) -> list[tuple[str, str, Path]]:
     """``(distribution, path inside the package, file)`` for every shipped photograph found."""
     found = []
-    for pkg, dist, sub, names in SOURCES:
+    for pkg, dist, sub, names in sources:
         spec = find_spec(pkg)
         if spec is None or not spec.submodule_search_locations:
             continue
