@@ -17,9 +17,7 @@ from typing import Any
 
 from . import __version__
 from . import versions as V
-from .errors import MmhashError
-
-EXIT_OK, EXIT_BAD_INPUT, EXIT_UNHASHABLE = 0, 2, 3
+from .errors import EXIT_BAD_INPUT, EXIT_OK, MmhashError
 
 
 def _parser() -> argparse.ArgumentParser:

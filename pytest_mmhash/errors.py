@@ -6,6 +6,9 @@ CLI can print it as is and a pytest failure stays readable.
 
 from __future__ import annotations
 
+#: Exit statuses of the ``mmhash`` commands: the error classes below carry theirs.
+EXIT_OK, EXIT_BAD_INPUT, EXIT_UNHASHABLE, EXIT_NOT_EXACT = 0, 2, 3, 4
+
 
 def first_line(e: BaseException) -> str:
     """The first line of an exception's message (its type name when it has none): for one-line errors."""
@@ -22,7 +25,7 @@ def error_text(e: BaseException) -> str:
 class MmhashError(Exception):
     """Base class of every error this package raises on purpose."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
 
 class UnknownVersionError(MmhashError, ValueError):
@@ -48,7 +51,7 @@ class FeatureTooLargeError(FeatureLoadError):
 class UnhashableFeatureError(MmhashError, TypeError):
     """Real SGLang raises for this feature at this version; we say so instead of inventing a value."""
 
-    exit_code = 3
+    exit_code = EXIT_UNHASHABLE
 
 
 class UnreproducibleHashError(UnhashableFeatureError):

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from .plugin_items import ReadableItem, ReportFailure
+
 _OPTIONS = (  # (option, ini key, kind, help)
     (
         "--mmhash-golden",
@@ -326,26 +328,9 @@ class GoldenFile(pytest.File):
         return items
 
 
-class _GoldenNode(pytest.Item):
-    """Shared behaviour of the golden items: readable failures, no plugin internals."""
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        """Our own failures as plain text; anything else (a bug in an implementation) with its traceback."""
-        from .errors import MmhashError
-
-        if isinstance(excinfo.value, _Failure):
-            return str(excinfo.value)
-        if isinstance(excinfo.value, MmhashError):
-            return f"{self.name}: {type(excinfo.value).__name__}: {excinfo.value}"
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self) -> tuple[Path, None, str]:
-        """Location shown in reports: the manifest and the item (entry and path, or the file)."""
-        return self.path, None, f"golden {self.name}"
-
-
-class _Failure(Exception):
-    """A golden check failure whose message is the whole report."""
+class _GoldenNode(ReadableItem):
+    """The feature golden items (entries and unlisted files); their presence among the items means
+    the feature golden was collected already."""
 
 
 class GoldenItem(_GoldenNode):
@@ -376,7 +361,9 @@ class GoldenItem(_GoldenNode):
             run.manifest, entry, run.release, self.device, run.impl, gpu=run.settings.require_gpu
         )
         if c.problem is not None:
-            raise _Failure(format_check(c, *_fix_commands(self, run, c.diagnosis.bytes_changed)))
+            raise ReportFailure(
+                format_check(c, *_fix_commands(self, run, c.diagnosis.bytes_changed))
+            )
 
 
 class UnlistedFileItem(_GoldenNode):
@@ -390,7 +377,7 @@ class UnlistedFileItem(_GoldenNode):
         """Fail: an unlisted feature file is either a forgotten entry or a leftover."""
         __tracebackhide__ = True
         run = self.config.stash[_RUN]
-        raise _Failure(
+        raise ReportFailure(
             f"{run.manifest.root / self.file} is in the golden dir but no manifest entry names it: "
             f"add an entry for it (with values recorded from real SGLang) or delete the file"
         )

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from .plugin_items import ReadableItem, ReportFailure
+
 
 @dataclass
 class RequestRun:
@@ -92,30 +94,12 @@ class RequestFile(pytest.File):
         ]
 
 
-class _Failure(Exception):
-    """A request check failure whose message is the whole report."""
-
-
-class RequestItem(pytest.Item):
+class RequestItem(ReadableItem):
     """One golden request: check it against the recorded items (or record real SGLang's)."""
 
     def __init__(self, *, entry_id: str, **kw: Any) -> None:
         super().__init__(**kw)
         self.entry_id = entry_id
-
-    def reportinfo(self) -> tuple[Path, None, str]:
-        """Location shown in reports."""
-        return self.path, None, f"golden {self.name}"
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        """Our failures and one-line errors as plain text; anything else with its traceback."""
-        from .errors import MmhashError
-
-        if isinstance(excinfo.value, _Failure):
-            return str(excinfo.value)
-        if isinstance(excinfo.value, MmhashError):
-            return f"{self.name}: {type(excinfo.value).__name__}: {excinfo.value}"
-        return super().repr_failure(excinfo, style=style)
 
     def runtest(self) -> None:
         """Record (``--mmhash-update``) or check this entry."""
@@ -142,7 +126,7 @@ class RequestItem(pytest.Item):
         if expected is None and run.release != run.golden.pin:
             pytest.skip(f"no values recorded for sglang {run.release} (only the pin needs them)")
         if expected is None:
-            raise _Failure(
+            raise ReportFailure(
                 f"{self.name}: no values recorded for sglang {run.release}; record them with\n  "
                 + _update_command(self, run)
             )
@@ -152,7 +136,7 @@ class RequestItem(pytest.Item):
             got = rc.engine_items(run.processors(), run.golden, entry, run.release)
         problems = rc.compare(expected, got)
         if problems:
-            raise _Failure(
+            raise ReportFailure(
                 f"{self.name} ({entry.model}, {', '.join(entry.media)}, {entry.deployment}):\n  "
                 + "\n  ".join(problems)
                 + "\nif real SGLang changed on purpose, re-record with\n  "

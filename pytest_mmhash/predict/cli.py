@@ -13,12 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import MmhashError, first_line
+from ..errors import EXIT_OK, MmhashError, first_line
 from . import deployment as D
 from .errors import BadDeploymentError, NotExactError
 from .types import Deployment, ItemPrediction
-
-EXIT_OK, EXIT_BAD_INPUT, EXIT_NOT_EXACT = 0, 2, 4
 
 
 def parser() -> argparse.ArgumentParser:

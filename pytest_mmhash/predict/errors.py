@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import MmhashError, UnhashableFeatureError
+from ..errors import EXIT_NOT_EXACT, MmhashError, UnhashableFeatureError
 
 
 class MediaError(MmhashError):
@@ -28,7 +28,7 @@ class ProcessorFailedError(MmhashError):
 class NotExactError(MmhashError):
     """``--strict``: a prediction is not exact on this machine."""
 
-    exit_code = 4
+    exit_code = EXIT_NOT_EXACT
 
 
 class RefusedHashesError(UnhashableFeatureError):
