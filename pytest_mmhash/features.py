@@ -319,6 +319,19 @@ def _readable_in_place(t: Any, chain: tuple) -> bool:
     )
 
 
+def _converts_half_nans(t: Any, chain: tuple) -> bool:
+    """Whether ``t`` is float16 with NaNs and is converted: torch's vector loop (blocks of 8) and
+    its scalar loop (the tail) give a signalling NaN different bits, so the part is converted in one
+    piece, as SGLang's ``torch.cat`` converts it, never in chunks whose tails fall elsewhere."""
+    import torch
+
+    return (
+        t.dtype == torch.float16
+        and any(d != torch.float16 for d in chain)
+        and bool(torch.isnan(t).any())
+    )
+
+
 def _cat_dtype(parts: list, version: str) -> Any:
     """The dtype ``torch.cat`` gives these tensors (its own promotion rules, on empty tensors)."""
     import torch
@@ -374,7 +387,7 @@ def _tensor_pieces(parts: list, chain: tuple) -> Iterator[memoryview]:
     for t in parts:
         if not t.is_contiguous() and t.numel() * t.element_size() <= WHOLE_COPY_BYTES:
             t = t.contiguous()
-        if _readable_in_place(t, chain):  # one piece: no torch calls between digest updates
+        if _readable_in_place(t, chain) or _converts_half_nans(t, chain):  # one piece (see both)
             step = max(1, t.numel())
         else:
             step = max(1, CHUNK_BYTES // max(t.element_size(), widest))

@@ -170,3 +170,7 @@ def test_bytes_read_in_place_in_one_piece_unless_copied_or_mapped(tmp_path, monk
     assert [p.nbytes for p in pieces(np.load(tmp_path / "a.npy", mmap_mode="r"))] == [64] * 64
     bf16 = t.to(torch.bfloat16)  # sha256-f32 widens bf16 to float32 chunk by chunk
     assert [p.nbytes for p in pieces(bf16, "0.5.9")] == [64] * 64
+    half = [t.to(torch.float16), torch.tensor(1.0, dtype=torch.bfloat16)]  # cat: float32
+    assert [p.nbytes for p in pieces(half, "0.5.9")] == [64] * 64 + [4]
+    half[0][100] = float("nan")  # a NaN is converted in one piece, as torch.cat converts it
+    assert [p.nbytes for p in pieces(half, "0.5.9")] == [4096, 4]

@@ -91,5 +91,29 @@ def test_pads_equal_set_pad_value(feature, device):
         assert (ours.hash, list(ours.pad_values)) == (real["hash"], real["pad_values"])
 
 
+@pytest.mark.parametrize("chunk", [4, 12, None])
+@pytest.mark.parametrize("n", [5, 9, 20])
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_float16_signalling_nans_in_a_promoted_list(n, device, chunk):
+    """torch converts a float16 signalling NaN to different float32 bits in its vector loop (blocks
+    of 8) and its scalar tail, so the engine must convert such a part as torch.cat does, whole,
+    whatever its own chunk size (a Hypothesis example found the chunk-dependent value)."""
+    import torch
+
+    from pytest_mmhash import features as F
+
+    snan = torch.full((n,), 0x7C01, dtype=torch.int16).view(torch.float16)
+    feature = [snan, torch.tensor(3.0, dtype=torch.bfloat16)]  # cat promotes both to float32
+    real = driver.real_item(feature, device)
+    with pytest.MonkeyPatch.context() as mp:
+        if chunk is not None:
+            mp.setattr(F, "CHUNK_BYTES", chunk)
+        ours = _engine(feature, device)
+    assert ours is not None and (ours.hash, list(ours.pad_values)) == (
+        real["hash"],
+        real["pad_values"],
+    )
+
+
 def test_the_version_under_test_is_the_installed_one():
     assert hash_feature(b"hello", sglang_version=VERSION).sglang_version == VERSION
