@@ -7,12 +7,16 @@ scikit-image ships and that no other test, golden entry or benchmark of this pro
 (``pytest_mmhash.oracle.photos.FRESH``). Every hash and pad list must equal what real SGLang's
 processor and scheduler assign to the same request (``SGLangProcessor`` with SGLang's own
 hashing), and every prediction must say it is exact. Runs where a real SGLang 0.5.2x is importable
-(``tools/install-sglang-processor.sh 0.5.23``); the model directories are ``golden/models``.
+(``tools/install-sglang-processor.sh 0.5.23``). The model directories are ``golden/models``
+(ours) plus any listed in ``MMHASH_ORACLE_MODELS`` (``os.pathsep``-separated): Qwen2-VL or
+Qwen2.5-VL checkouts written by the model authors (config, processor and tokenizer files; no
+weights needed), which no package this project can install ships.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -31,7 +35,11 @@ from pytest_mmhash.predict.types import Deployment, Media  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
-MODELS = Path(__file__).resolve().parent.parent / "golden" / "models"
+GOLDEN_MODELS = Path(__file__).resolve().parent.parent / "golden" / "models"
+MODELS = [GOLDEN_MODELS / "qwen2-vl", GOLDEN_MODELS / "qwen2.5-vl"] + [
+    Path(d) for d in os.environ.get("MMHASH_ORACLE_MODELS", "").split(os.pathsep) if d
+]
+IDS = [f"{m.parent.name}/{m.name}" for m in MODELS]
 VERSION = importable_sglang_version() or ""
 if not VERSION.startswith("0.5.2"):
     pytest.skip(
@@ -46,26 +54,26 @@ if len(PHOTOS) < 2:
 
 
 @pytest.fixture(scope="module")
-def sglang() -> dict[tuple[str, str], SGLangProcessor]:
+def sglang() -> dict[tuple[Path, str], SGLangProcessor]:
     """Real SGLang's processor with its own hashing, one per (model, backend)."""
     apply_processor_shims()
-    made: dict[tuple[str, str], SGLangProcessor] = {}
+    made: dict[tuple[Path, str], SGLangProcessor] = {}
     yield made
     for p in made.values():
         p.close()
 
 
-def _sglang_values(sglang: dict, model: str, backend: str, photos: list[Path]) -> list[tuple]:
+def _sglang_values(sglang: dict, model: Path, backend: str, photos: list[Path]) -> list[tuple]:
     key = (model, backend)
     if key not in sglang:
         dep = Deployment(image_processor_backend=backend, preprocess_device="cpu")
-        sglang[key] = SGLangProcessor(MODELS / model, dep)
+        sglang[key] = SGLangProcessor(model, dep)
     items = sglang[key].process([Media(str(p), p.read_bytes()) for p in photos])
     return [(it.sglang_hash, list(it.sglang_pad_values)) for it in items]
 
 
-def _predict(capsys: pytest.CaptureFixture[str], model: str, backend: str, *extra: str) -> list:
-    argv = ["predict", "--json", "--sglang-version", VERSION, "--model", str(MODELS / model)]
+def _predict(capsys: pytest.CaptureFixture[str], model: Path, backend: str, *extra: str) -> list:
+    argv = ["predict", "--json", "--sglang-version", VERSION, "--model", str(model)]
     argv += ["--preprocess-device", "cpu", "--image-processor-backend", backend, *extra]
     code = main([*argv, *map(str, PHOTOS)])
     out, err = capsys.readouterr()
@@ -74,8 +82,8 @@ def _predict(capsys: pytest.CaptureFixture[str], model: str, backend: str, *extr
 
 
 @pytest.mark.parametrize("backend", ["auto", "pil"])
-@pytest.mark.parametrize("model", ["qwen2-vl", "qwen2.5-vl"])
-def test_predict_per_file_equals_sglang(sglang: dict, capsys, model: str, backend: str) -> None:
+@pytest.mark.parametrize("model", MODELS, ids=IDS)
+def test_predict_per_file_equals_sglang(sglang: dict, capsys, model: Path, backend: str) -> None:
     records = _predict(capsys, model, backend)
     assert [r["path"] for r in records] == [str(p) for p in PHOTOS]
     want = [_sglang_values(sglang, model, backend, [p])[0] for p in PHOTOS]
@@ -84,8 +92,8 @@ def test_predict_per_file_equals_sglang(sglang: dict, capsys, model: str, backen
 
 
 @pytest.mark.parametrize("backend", ["auto", "pil"])
-@pytest.mark.parametrize("model", ["qwen2-vl", "qwen2.5-vl"])
-def test_predict_together_equals_sglang(sglang: dict, capsys, model: str, backend: str) -> None:
+@pytest.mark.parametrize("model", MODELS, ids=IDS)
+def test_predict_together_equals_sglang(sglang: dict, capsys, model: Path, backend: str) -> None:
     records = _predict(capsys, model, backend, "--together")
     assert {r["request"] for r in records} == {0}
     want = _sglang_values(sglang, model, backend, PHOTOS)
