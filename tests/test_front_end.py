@@ -174,3 +174,19 @@ def test_bytes_read_in_place_in_one_piece_unless_copied_or_mapped(tmp_path, monk
     assert [p.nbytes for p in pieces(half, "0.5.9")] == [64] * 64 + [4]
     half[0][100] = float("nan")  # a NaN is converted in one piece, as torch.cat converts it
     assert [p.nbytes for p in pieces(half, "0.5.9")] == [4096, 4]
+
+
+def test_content_sha256_is_the_digest_of_the_bytes_hashed():
+    """CPU-path results carry the SHA-256 their hash is cut from; other paths carry none."""
+    import hashlib
+
+    from pytest_mmhash import hash_feature
+
+    x = torch.arange(12, dtype=torch.bfloat16).reshape(3, 4)
+    raw = hash_feature(x, sglang_version="0.5.23", device="cpu")  # sha256-raw: the bf16 bytes
+    assert raw.content_sha256 == hashlib.sha256(x.view(torch.uint8).numpy().tobytes()).hexdigest()
+    widened = hash_feature(x, sglang_version="0.4.10", device="cpu")  # sha256-f32: widened first
+    assert widened.content_sha256 == hashlib.sha256(x.float().numpy().tobytes()).hexdigest()
+    for r in (raw, widened):
+        assert int(r.content_sha256[:16], 16) == r.hash
+    assert hash_feature(x, sglang_version="0.5.23", device="cuda").content_sha256 is None
