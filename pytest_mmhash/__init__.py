@@ -39,6 +39,11 @@ _LAZY = {
     "load_feature": "loaders",
     "RELEASES": "versions",
     "NEWEST": "versions",
+    "ENGINES": "engines",
+    "omni_key_pad": "omni",
+    "omni_media_part": "omni",
+    "omni_media_cache_key": "omni",
+    "omni_contextualize": "omni",
 }
 #: Subpackages reached as attributes; ``predict`` is a callable module (``pytest_mmhash.predict(...)``).
 _SUBPACKAGES = ("predict",)
@@ -84,5 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover
         namespaced,
         pad_values,
     )
+    from .engines import ENGINES
     from .loaders import load_feature
+    from .omni import omni_contextualize, omni_key_pad, omni_media_cache_key, omni_media_part
     from .versions import NEWEST, RELEASES

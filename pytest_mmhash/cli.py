@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import __version__
+from . import engines as E
 from . import versions as V
 from .errors import EXIT_BAD_INPUT, EXIT_OK, MmhashError
 
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         "between releases); mmhash install-sglang VERSION VENV (a venv with real SGLang to record "
         "golden values); mmhash golden init|add|refresh|remove|list (a golden store); "
         "mmhash vectors export DIR (conformance vectors for other languages). "
+        "mmhash omni-key-pad KEY --vocab-size N (sglang-omni's cache-key pad). "
         "Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",
     )
     p.add_argument("--version", action="version", version=f"mmhash (pytest-mmhash) {__version__}")
@@ -40,9 +42,15 @@ def _parser() -> argparse.ArgumentParser:
         help=".pt .pth .npy .npz .safetensors or an image; folders are walked recursively",
     )
     p.add_argument(
+        "--engine",
+        choices=E.ENGINES,
+        help="sglang, sglang-kt or sglang-omni (FILE is then a waveform); default: the engine "
+        "whose distribution provides the installed sglang package, else sglang",
+    )
+    p.add_argument(
         "--sglang-version",
         metavar="V",
-        help="release to emulate (default: the installed sglang's, else the newest known)",
+        help="the engine's release to emulate (default: the installed one, else the newest known)",
     )
     p.add_argument(
         "--device",
@@ -168,9 +176,13 @@ def _main(argv: Sequence[str] | None) -> int:
         from .vectors import main as vectors_main
 
         return vectors_main(args_list[1:])
+    if args_list[:1] == ["omni-key-pad"]:
+        from .cli_family import omni_key_pad_main as omni_main
+
+        return omni_main(args_list[1:])
     args = _parser().parse_args(args_list)
     if args.list_versions:
-        _list_versions(args.json)
+        _list_versions(args.json, args.engine)
         return EXIT_OK
     if not (args.paths or args.mm_hash or args.identity or args.hashes):
         print(
@@ -179,8 +191,8 @@ def _main(argv: Sequence[str] | None) -> int:
         )
         return EXIT_BAD_INPUT
     try:
-        release_note = _version_note(args.sglang_version)
-        V.resolve(args.sglang_version, allow_newer=args.allow_newer)  # fail fast, once
+        release_note = _version_note(args)  # also fills in args.engine when not given
+        E.resolve(args.engine, args.sglang_version, allow_newer=args.allow_newer)  # fail fast
     except MmhashError as e:
         return _fail(e, None)
     out = _Output(args.json, release_note)
@@ -204,14 +216,21 @@ def _fail(e: BaseException, label: str | None) -> int:
     return getattr(e, "exit_code", EXIT_BAD_INPUT)
 
 
-def _version_note(version: str | None) -> str:
-    if version is not None:
+def _version_note(args: argparse.Namespace) -> str:
+    """Where the engine and release come from; detects the installed engine when none is given."""
+    if args.engine is None:
+        found = E.detect()
+        args.engine = found.engine
+        if args.sglang_version is None:
+            return found.note
+        return f"given; engine {found.engine} detected: {found.note}"
+    if args.sglang_version is not None:
         return "given"
-    installed = V.installed_sglang_version()
+    installed = E.installed_version(args.engine)
     return (
-        f"installed sglang {installed}"
+        f"installed {args.engine} {installed}"
         if installed
-        else "newest known release; sglang is not installed"
+        else f"newest known release; {args.engine} is not installed"
     )
 
 
@@ -239,7 +258,12 @@ def era_changes(before: V.Era | None, era: V.Era) -> list[str]:
     ]
 
 
-def _list_versions(as_json: bool) -> None:
+def _list_versions(as_json: bool, engine: str | None) -> None:
+    if engine not in (None, E.SGLANG):
+        from .cli_family import list_fork_versions
+
+        list_fork_versions(engine, as_json)
+        return
     rows = []
     before = None
     for era in V.eras():
@@ -271,14 +295,19 @@ def _list_versions(as_json: bool) -> None:
         )
     print(
         f"{len(V.RELEASES)} releases known, newest {V.NEWEST}. "
-        "py-hash-v0 and processor-py-hash are Python hash() values: not reproducible."
+        "py-hash-v0 and processor-py-hash are Python hash() values: not reproducible. "
+        "Forks: --list-versions --engine sglang-kt|sglang-omni."
     )
 
 
 def _given_hashes(args: argparse.Namespace) -> Iterator[tuple[tuple[str, str], Any]]:
     from . import api
 
-    kw = {"sglang_version": args.sglang_version, "allow_newer": args.allow_newer}
+    kw = {
+        "sglang_version": args.sglang_version,
+        "allow_newer": args.allow_newer,
+        "engine": args.engine,
+    }
 
     def mixed(item: Any) -> Any:
         return api.namespaced(item.hash, args.namespace, **kw) if args.namespace else item
@@ -352,6 +381,7 @@ def _hash_file(path: str, args: argparse.Namespace) -> list[tuple[str, Any]]:
                     sglang_version=args.sglang_version,
                     device=args.device,
                     allow_newer=args.allow_newer,
+                    engine=args.engine,
                 )
                 if args.namespace:
                     item = api.namespaced(
@@ -359,6 +389,7 @@ def _hash_file(path: str, args: argparse.Namespace) -> list[tuple[str, Any]]:
                         args.namespace,
                         sglang_version=args.sglang_version,
                         allow_newer=args.allow_newer,
+                        engine=args.engine,
                     )
                 results.append((label, (loaded, item)))
             except MmhashError as e:
@@ -418,7 +449,13 @@ class _Output:
         print(f"{name}")
         if loaded is not None:
             print(f"  Loaded: {_dtype_shape_text(*loaded)}")
-        print(f"  SGLang version: {item.sglang_version} ({self.version_note})")
+        if item.engine == E.SGLANG:
+            print(f"  SGLang version: {item.sglang_version} ({self.version_note})")
+        else:
+            print(
+                f"  Engine: {item.engine} {item.sglang_version} ({self.version_note}); "
+                f"schemes of sglang {item.upstream_version}"
+            )
         print(
             f"  Path: {item.device or '-'}    Schemes: {item.hash_scheme}, {item.pad_scheme}"
             + "".join(f", {m}" for m in item.modifiers)

@@ -164,12 +164,57 @@ def _known_releases() -> dict[Version, Release]:
     return {_parse(r): Release(r, _era_of(r)) for r in RELEASES}
 
 
+@cache
+def _index(releases: tuple[str, ...]) -> dict[Version, str]:
+    """``releases`` by parsed version, oldest first: :func:`match` is one lookup."""
+    return {_parse(r): r for r in releases}
+
+
 def _era_of(release: str) -> Era:
     i = _v(release)
     for era in _TABLE:
         if _v(era.first) <= i <= _v(era.last):
             return era
     raise AssertionError(release)  # pragma: no cover - the table covers RELEASES
+
+
+def match(
+    version: str, releases: tuple[str, ...], *, name: str = "sglang", allow_newer: bool = False
+) -> str:
+    """The entry of ``releases`` (oldest first) that ``version`` names, local label ignored.
+
+    A version newer than the newest is an error unless ``allow_newer``, which then gives the newest
+    release and warns; one between two releases or before the first is an error. ``name`` is the
+    engine named in the messages.
+    """
+    base = base_version(version)
+    index = _index(releases)
+    if base in index:
+        return index[base]
+    parsed = tuple(index)
+    newest = releases[-1]
+    if base > parsed[-1]:
+        if not allow_newer:
+            raise UnknownVersionError(
+                f"{name} {version} is newer than the newest release this pytest-mmhash knows "
+                f"({newest}); upgrade pytest-mmhash, or pass --allow-newer / allow_newer=True to "
+                f"assume {newest}'s schemes"
+            )
+        warnings.warn(
+            f"{name} {version} is newer than {newest}; assuming {newest}'s hash schemes",
+            stacklevel=3,
+        )
+        return newest
+    if base < parsed[0]:
+        raise UnknownVersionError(
+            f"{name} {version} predates {releases[0]}, its first release this pytest-mmhash knows"
+        )
+    below = max(r for r in parsed if r < base)
+    above = min(r for r in parsed if r > base)
+    raise UnknownVersionError(
+        f"{name} {version} is not a released version (nearest releases: {below}, {above}); "
+        f"see mmhash --list-versions"
+    )
 
 
 def resolve(version: str | None, *, allow_newer: bool = False) -> Release:
@@ -185,30 +230,12 @@ def resolve(version: str | None, *, allow_newer: bool = False) -> Release:
     known = _known_releases()
     if base in known:
         return known[base]
-    releases = tuple(known)
-    if base > releases[-1]:
-        if not allow_newer:
-            raise UnknownVersionError(
-                f"sglang {version} is newer than the newest release this pytest-mmhash knows "
-                f"({NEWEST}); upgrade pytest-mmhash, or pass --allow-newer / allow_newer=True to "
-                f"assume {NEWEST}'s schemes"
-            )
-        warnings.warn(
-            f"sglang {version} is newer than {NEWEST}; assuming {NEWEST}'s hash schemes",
-            stacklevel=2,
-        )
-        return known[releases[-1]]
-    if base < releases[0]:
+    if base < next(iter(known)):
         raise UnknownVersionError(
             f"sglang {version} predates 0.4.0; its pad values come from Python hash() of the "
             f"image data and are not reproducible"
         )
-    below = max(r for r in releases if r < base)
-    above = min(r for r in releases if r > base)
-    raise UnknownVersionError(
-        f"sglang {version} is not a released version (nearest releases: {below}, {above}); "
-        f"see mmhash --list-versions"
-    )
+    return known[_parse(match(version, RELEASES, allow_newer=allow_newer))]
 
 
 def installed_sglang_version() -> str | None:
