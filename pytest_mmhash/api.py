@@ -150,16 +150,16 @@ def hash_feature(
 
 
 def _waveform_hash(waveform: Any, er: E.EngineRelease, device: str | None) -> int:
-    """sglang-omni's item hash of an ASR waveform (numpy on the CPU: it has no CUDA path)."""
+    """sglang-omni's item hash of an ASR waveform (numpy on the CPU: it has no CUDA path).
+
+    Anything numpy can cast to float32 by value is hashed as omni would; what it cannot cast
+    raises what omni raises (as :class:`UnhashableFeatureError`).
+    """
     from .schemes import omni
 
     if device == "cuda":
         raise UnsupportedDeviceError(
             "sglang-omni hashes waveforms with numpy on the CPU; it has no CUDA path"
-        )
-    if isinstance(waveform, (bytes, bytearray, memoryview, str, list)):
-        raise BadArgumentError(
-            f"a sglang-omni waveform is a numpy array or a torch tensor, got {type(waveform).__name__}"
         )
     try:
         samples = omni.waveform_f32(waveform)
