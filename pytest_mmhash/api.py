@@ -155,6 +155,7 @@ def _waveform_hash(waveform: Any, er: E.EngineRelease, device: str | None) -> in
     Anything numpy can cast to float32 by value is hashed as omni would; what it cannot cast
     raises what omni raises (as :class:`UnhashableFeatureError`).
     """
+    from .omni import waveform_f32
     from .schemes import omni
 
     if device == "cuda":
@@ -162,7 +163,7 @@ def _waveform_hash(waveform: Any, er: E.EngineRelease, device: str | None) -> in
             "sglang-omni hashes waveforms with numpy on the CPU; it has no CUDA path"
         )
     try:
-        samples = omni.waveform_f32(waveform)
+        samples = waveform_f32(waveform)
     except (TypeError, ValueError, RuntimeError) as e:
         raise UnhashableFeatureError(
             f"sglang-omni {er.version} cannot cast this waveform to float32: {type(e).__name__}: {e}"

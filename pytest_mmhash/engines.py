@@ -177,3 +177,32 @@ def detect() -> Detected:
         version,
         f"installed {engine} {version} (distribution metadata of the sglang package){both}{also}",
     )
+
+
+# --------------------------------------------------------------------------- release keys
+
+
+def release_key(engine: str, version: str) -> str:
+    """How a golden manifest names a release: ``0.5.23`` for sglang, ``sglang-kt==0.7.2`` for a fork
+    (so a manifest written before engines existed reads unchanged)."""
+    return version if engine == SGLANG else f"{check_engine(engine)}=={version}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(engine, version)`` of a release key; a key without ``==`` is an sglang release."""
+    engine, sep, version = key.partition("==")
+    return (engine, version) if sep else (SGLANG, key)
+
+
+def known_key(key: object) -> bool:
+    """Whether ``key`` names a known release of a known engine, spelled canonically."""
+    if not isinstance(key, str):
+        return False
+    engine, version = split_key(key)
+    return engine in ENGINES and version in releases(engine)
+
+
+def key_order(key: str) -> tuple[int, int]:
+    """Sort key of a known release key: engines in :data:`ENGINES` order, then release order."""
+    engine, version = split_key(key)
+    return ENGINES.index(engine), releases(engine).index(version)

@@ -10,7 +10,9 @@ The waveform hash of ASR items is :func:`pytest_mmhash.hash_feature` with ``engi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from . import engines as E
 from .errors import BadArgumentError, UnhashableFeatureError
@@ -46,6 +48,52 @@ def omni_key_pad(
         ) from None
 
 
+def waveform_f32(waveform: Any) -> Any:
+    """The waveform as omni hashes it: C-contiguous float32 by *value* (``np.ascontiguousarray``)."""
+    import numpy as np
+
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _file_sample(p: Path) -> tuple[bytes, bytes, int]:
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        head, tail = f.read(omni.FILE_SAMPLE_BYTES), b""
+        if size > 2 * omni.FILE_SAMPLE_BYTES:
+            f.seek(-omni.FILE_SAMPLE_BYTES, 2)
+            tail = f.read(omni.FILE_SAMPLE_BYTES)
+    return head, tail, size
+
+
+def media_part(item: Any, url_keys: bool) -> str | None:
+    """``hash_media_item`` of one item: which bytes each input type contributes, then the scheme."""
+    if isinstance(item, (str, Path)):
+        text = str(item)
+        scheme = urlparse(text).scheme
+        if scheme in omni.URL_SCHEMES:
+            return omni.url_part(text, scheme, url_keys)
+        p = Path(text)
+        if p.exists() and p.is_file():
+            return f"file:{omni.sampled_file_hex(*_file_sample(p))}"
+        return f"url:{omni.hash_hex(text.encode())}"  # any other string: keyed by its text
+    from PIL import Image
+
+    if isinstance(item, Image.Image):
+        return omni.typed_part("pil", f"{item.mode}|{item.size}", item.tobytes())
+    import numpy as np
+
+    if isinstance(item, np.ndarray):
+        return omni.typed_part("np", f"{item.dtype}|{item.shape}", item.tobytes())
+    import torch
+
+    if isinstance(item, torch.Tensor):
+        cpu = item.detach().cpu()
+        return omni.typed_part("pt", f"{cpu.dtype}|{tuple(cpu.shape)}", cpu.numpy().tobytes())
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return f"bytes:{omni.hash_hex(item)}"
+    return None
+
+
 def omni_media_part(item: Any, *, sglang_version: str | None = None) -> str | None:
     """``hash_media_item``: the key part of one media item, or None where omni keys nothing.
 
@@ -54,7 +102,7 @@ def omni_media_part(item: Any, *, sglang_version: str | None = None) -> str | No
     """
     er = _release(sglang_version, False)
     try:
-        return omni.media_part(item, url_keys=er.url_keys)
+        return media_part(item, er.url_keys)
     except TypeError as e:  # e.g. a bfloat16 tensor: torch cannot give numpy its bytes
         raise UnhashableFeatureError(f"sglang-omni {er.version} raises TypeError: {e}") from None
 
@@ -63,11 +111,13 @@ def omni_media_cache_key(
     items: Any, *, prefix: str, sglang_version: str | None = None
 ) -> str | None:
     """``compute_media_cache_key``: ``f"{prefix}:{XXH3_64('|'.join(parts))}"``; None if a part is."""
-    er = _release(sglang_version, False)
-    try:
-        return omni.media_cache_key(items, prefix=prefix, url_keys=er.url_keys)
-    except TypeError as e:
-        raise UnhashableFeatureError(f"sglang-omni {er.version} raises TypeError: {e}") from None
+    if items is None:
+        return None
+    seq = items if isinstance(items, list) else [items]
+    parts = [omni_media_part(x, sglang_version=sglang_version) for x in seq]
+    if not parts or None in parts:
+        return None
+    return omni.joined_key(prefix, parts)  # type: ignore[arg-type]
 
 
 def omni_contextualize(base_key: str | None, **context: Any) -> str | None:

@@ -365,3 +365,26 @@ def test_cli_kt_newer_without_opt_in_is_bad_input(capsys):
         warnings.simplefilter("error")
         assert main(["--engine", "sglang-kt", "--sglang-version", "0.7.3", "--hash", "1"]) == 2
     assert "sglang-kt 0.7.3 is newer" in capsys.readouterr().err
+
+
+def test_release_keys():
+    assert E.release_key("sglang", "0.5.23") == "0.5.23"
+    assert E.release_key("sglang-kt", "0.7.2") == "sglang-kt==0.7.2"
+    assert E.split_key("sglang-omni==0.1.9") == ("sglang-omni", "0.1.9")
+    assert E.split_key("0.5.9") == ("sglang", "0.5.9")
+    assert [
+        E.known_key(k) for k in ("0.5.9", "sglang-kt==0.7.2", "sglang-kt==0.5.9", "vllm==1", 3)
+    ] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    keys = ["sglang-omni==0.1.1", "0.5.23", "sglang-kt==0.5.2", "0.4.10"]
+    assert sorted(keys, key=E.key_order) == [
+        "0.4.10",
+        "0.5.23",
+        "sglang-kt==0.5.2",
+        "sglang-omni==0.1.1",
+    ]

@@ -1,10 +1,11 @@
 """The engine against each fork's OWN hashing code (sglang-kt, sglang-omni), on Hypothesis inputs.
 
-The forks are installed with ``tools/install-fork.sh DIST VERSION DIR`` (``pip install --no-deps
---target DIR``) and named by ``MMHASH_FORK_SITES`` (``os.pathsep``-separated dirs); their functions
-are cut out of their files with ``ast`` and run (:mod:`pytest_mmhash.oracle.forks`). A fork whose
-dir is not named is skipped. kt's CUDA path runs its own Triton kernels, which needs
-``TRITON_INTERPRET=1`` in the environment before triton is imported (``tox -e oracle-sglang-kt``).
+The forks are installed with ``tools/install-fork.sh DIST VERSION PARENT`` (``pip install --no-deps
+--target``) and named by ``MMHASH_FORK_SITES=PARENT``; every kt install, and every omni install whose
+pinned sglang is installed beside it, is tested. Their functions are cut out of their files with
+``ast`` and run (:mod:`pytest_mmhash.oracle.forks`); without installs the tests are skipped. kt's
+CUDA path runs its own Triton kernels, which needs ``TRITON_INTERPRET=1`` in the environment
+before triton is imported (``tox -e oracle-sglang-kt`` sets it).
 
 ``MMHASH_ORACLE_EXAMPLES`` sets the examples per property (default 25; the tox envs use 300).
 """
@@ -42,22 +43,25 @@ ORACLE = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-needs_kt = pytest.mark.skipif("sglang-kt" not in SITES, reason="no sglang-kt in MMHASH_FORK_SITES")
-needs_omni = pytest.mark.skipif(
-    not {"sglang-omni", "sglang"} <= set(SITES),
-    reason="no sglang-omni (and its pinned sglang) in MMHASH_FORK_SITES",
-)
 KT_DEVICES = ["cpu", "cuda"] if os.environ.get("TRITON_INTERPRET") == "1" else ["cpu"]
+KTS = [i for i in SITES if i.name == "sglang-kt"]
+OMNIS = [
+    (i, u)
+    for i in SITES
+    if i.name == "sglang-omni"
+    for u in SITES
+    if u.name == "sglang" and u.version == forks.pinned_sglang(i)
+]
 
 
-@pytest.fixture(scope="module")
-def kt() -> forks.KtOracle:
-    return forks.KtOracle.load(SITES["sglang-kt"])
+@pytest.fixture(scope="module", params=KTS, ids=lambda i: f"sglang-kt-{i.version}")
+def kt(request) -> forks.KtOracle:
+    return forks.KtOracle.load(request.param)
 
 
-@pytest.fixture(scope="module")
-def omni() -> forks.OmniOracle:
-    return forks.OmniOracle.load(SITES["sglang-omni"], SITES["sglang"])
+@pytest.fixture(scope="module", params=OMNIS, ids=lambda p: f"sglang-omni-{p[0].version}")
+def omni(request) -> forks.OmniOracle:
+    return forks.OmniOracle.load(*request.param)
 
 
 def _ours(feature: Any, engine: str, version: str, device: str | None) -> Any:
@@ -78,7 +82,6 @@ def _same(ours: Any, real: dict[str, Any], what: str) -> None:
 # ---------------------------------------------------------------- sglang-kt
 
 
-@needs_kt
 def test_kt_notes_vectors_from_the_forks_own_code(kt):
     from test_family import KT_INPUTS, KT_VECTORS
 
@@ -89,7 +92,6 @@ def test_kt_notes_vectors_from_the_forks_own_code(kt):
     assert kt.item(torch.ones(2), "cpu", preset_hash=-1) == {"hash": -1, "pad_values": [1074741823]}
 
 
-@needs_kt
 @ORACLE
 @given(feature=S.features(), device=st.sampled_from(KT_DEVICES))
 def test_kt_engine_equals_kt_set_pad_value(kt, feature, device):
@@ -98,7 +100,6 @@ def test_kt_engine_equals_kt_set_pad_value(kt, feature, device):
     _same(ours, real, f"sglang-kt {kt.fork.version} {device}")
 
 
-@needs_kt
 @ORACLE
 @given(h=st.integers(-(2**63), 2**64 - 1))
 def test_kt_preset_hashes(kt, h):
@@ -118,7 +119,6 @@ waveforms = WAVE_DTYPES.flatmap(
 )
 
 
-@needs_omni
 def test_omni_notes_vectors_from_the_forks_own_code(omni):
     wave = np.arange(10, dtype=np.float32)
     h = 5370553336874187747 if omni.fork.version == "0.1.1" else 1965757166427933564
@@ -127,15 +127,14 @@ def test_omni_notes_vectors_from_the_forks_own_code(omni):
     assert omni.key_pad("image:abc", 152064) == 226475079148095132
 
 
-@needs_omni
-def test_the_pinned_sglang_is_the_one_installed(omni):
+def test_the_engine_table_names_the_sglang_omni_pins(omni):
+    """The release table's pinned sglang is the one the fork's own metadata requires."""
     from pytest_mmhash import engines as E
 
     er = E.resolve("sglang-omni", omni.fork.version)
-    assert er.upstream.version == omni.upstream.version
+    assert er.upstream.version == forks.pinned_sglang(omni.fork) == omni.upstream.version
 
 
-@needs_omni
 @ORACLE
 @given(wave=waveforms)
 def test_omni_engine_equals_omni_fingerprint_and_upstream_pad(omni, wave):
@@ -143,7 +142,6 @@ def test_omni_engine_equals_omni_fingerprint_and_upstream_pad(omni, wave):
     _same(_ours(wave, "sglang-omni", omni.fork.version, None), real, "sglang-omni fingerprint")
 
 
-@needs_omni
 @ORACLE
 @given(key=st.text(max_size=80), vocab=st.integers(1, 2**40))
 def test_omni_key_pad_equals_omnis_own_lines(omni, key, vocab):
@@ -166,7 +164,7 @@ media = st.one_of(
         [
             "https://example.com/a.png",
             "http://x/y.wav",
-            "file:///tmp/a.png",
+            "file:///srv/a.png",
             "data:,abc",
             "s3://b/k",
         ]
@@ -175,7 +173,6 @@ media = st.one_of(
 )
 
 
-@needs_omni
 @ORACLE
 @given(items=st.lists(media, max_size=3), prefix=st.sampled_from(["image", "audio", "video"]))
 def test_omni_media_keys_equal_omnis_cache_key_module(omni, items, prefix):
@@ -188,7 +185,6 @@ def test_omni_media_keys_equal_omnis_cache_key_module(omni, items, prefix):
     assert omni_contextualize(want, **ctx) == omni.ns["contextualize_cache_key"](want, **ctx)
 
 
-@needs_omni
 def test_omni_pil_and_file_parts(omni, tmp_path):
     from PIL import Image
 

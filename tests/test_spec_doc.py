@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_mmhash import engines as E
 from pytest_mmhash import from_hash, from_identity, from_mm_hash, namespaced
 from pytest_mmhash import versions as V
+from pytest_mmhash.cli_family import KEY_PAD_SCHEME
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "docs" / "spec.md"
@@ -23,6 +25,7 @@ def code_scheme_ids() -> set[str]:
     ids |= {
         v for k, v in vars(V).items() if k.isupper() and isinstance(v, str) and v not in V.RELEASES
     }
+    ids |= {s.waveform for s in E.spans(E.SGLANG_OMNI) if s.waveform} | {KEY_PAD_SCHEME}
     newest = {"sglang_version": V.NEWEST}
     for item in (
         from_hash(0, **newest),

@@ -1,7 +1,7 @@
 """Run a fork's OWN hashing functions, taken from its installed files with ``ast`` (harness only).
 
-A fork is installed with ``pip install --no-deps --target SITE`` (``tools/install-fork.sh``), so
-SITE holds its files and its distribution metadata; nothing of it is imported and nothing is put
+A fork is installed with ``pip install --no-deps --target DIR`` (``tools/install-fork.sh``), so
+DIR holds its files and its distribution metadata; nothing of it is imported and nothing is put
 on ``sys.path``. The functions that hash are cut out of its modules with :mod:`ast` and executed
 in a namespace holding torch, numpy and the few names they use:
 
@@ -15,7 +15,7 @@ in a namespace holding torch, numpy and the few names they use:
 * sglang-omni: ``audio_fingerprint`` and ``audio_fingerprint_int`` (``utils/audio.py``),
   ``contextualize_cache_key`` (Qwen3-Omni's preprocessor) and ``preprocessing/cache_key.py``
   (loaded by path; it needs only numpy, torch, xxhash and PIL), and from the pinned upstream
-  sglang (another SITE) ``MM_PAD_SHIFT_VALUE`` and ``_compute_pad_value``.
+  sglang (another install dir) ``MM_PAD_SHIFT_VALUE`` and ``_compute_pad_value``.
 
 ``SGLANG_MM_SKIP_COMPUTE_HASH`` is read from the environment as the fork's ``envs`` would.
 """
@@ -66,11 +66,24 @@ def installed_in(site: str | os.PathLike) -> Installed:
     return Installed(d.metadata["Name"].lower().replace("_", "-"), d.version, d)
 
 
-def sites(env: Mapping[str, str] | None = None) -> dict[str, Installed]:
-    """The forks named by ``MMHASH_FORK_SITES`` (``os.pathsep``-separated target dirs), by name."""
+def sites(env: Mapping[str, str] | None = None) -> list[Installed]:
+    """The installs named by ``MMHASH_FORK_SITES`` (``os.pathsep``-separated): each entry is an
+    install dir, or a parent of install dirs as ``tools/install-fork.sh`` makes them."""
     raw = (os.environ if env is None else env).get("MMHASH_FORK_SITES", "")
-    found = [installed_in(s) for s in raw.split(os.pathsep) if s]
-    return {i.name: i for i in found}
+    dirs: list[Path] = []
+    for entry in (Path(s) for s in raw.split(os.pathsep) if s):
+        marked = sorted(p.parent for p in entry.glob("*/.mmhash-installed"))
+        dirs += marked or [entry]
+    return [installed_in(d) for d in dirs]
+
+
+def pinned_sglang(fork: Installed) -> str | None:
+    """The ``sglang==X`` a fork's metadata requires (sglang-omni pins one), or None."""
+    for req in fork.dist.requires or []:
+        name, sep, rest = req.partition("==")
+        if sep and name.strip().lower() == "sglang":
+            return rest.split(";")[0].strip()
+    return None
 
 
 class _DropImportsFrom(ast.NodeTransformer):
@@ -220,7 +233,10 @@ class OmniOracle:
         audio = {"audio_fingerprint", "audio_fingerprint_int"}
         _run(extract(fork.path("sglang_omni/utils/audio.py"), audio), ns)
         pre = fork.path("sglang_omni/models/qwen3_omni/components/preprocessor.py")
-        _run(extract(pre, {"contextualize_cache_key"}), ns)
+        ctx = "contextualize_cache_key"  # 0.1.1 names it _contextualize_cache_key
+        ctx = ctx if f"def {ctx}(" in pre.read_text(encoding="utf-8") else f"_{ctx}"
+        _run(extract(pre, {ctx}), ns)
+        ns["contextualize_cache_key"] = ns[ctx]
         up = {"MM_PAD_SHIFT_VALUE", "_compute_pad_value"}
         _run(extract(upstream.path("sglang/srt/managers/schedule_batch.py"), up), ns)
         ck = _load_by_path(
@@ -255,7 +271,7 @@ def _pad_lines(path: Path) -> str:
         for n in ast.walk(tree)
         if isinstance(n, ast.FunctionDef) and n.name == "build_sglang_thinker_request"
     )
-    lines = {}
+    lines: dict[str, str] = {}
     for node in ast.walk(fn):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             name, text = node.targets[0].id, ast.unparse(node)

@@ -1,27 +1,21 @@
-"""sglang-omni's own hash schemes: the waveform hash of ASR items, the cache-key pad, media keys.
+"""sglang-omni's own hash schemes, as pure functions of bytes and strings (docs/spec.md §11).
 
-Pure functions of their inputs, written from sglang-omni's ``utils/audio.py``,
-``preprocessing/cache_key.py``, ``models/qwen3_omni/components/preprocessor.py`` and the pad line
-of its Qwen3-Omni, Ming-Omni and MiniCPM-o request builders; none knows about releases.
+The waveform hash of ASR items (per era), the cache-key pad, and the pieces of its media keys,
+written from sglang-omni's ``utils/audio.py``, ``preprocessing/cache_key.py``,
+``models/qwen3_omni/components/preprocessor.py`` and the pad line of its request builders. What
+bytes an input gives is :mod:`pytest_mmhash.omni`'s job; none of these knows about releases.
 """
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import numpy as np
 import xxhash
 
 KEY_PAD_MODULUS = 1 << 62
 FILE_SAMPLE_BYTES = 8192
-
-
-def waveform_f32(waveform: Any) -> np.ndarray:
-    """The waveform as omni hashes it: C-contiguous float32 by *value* (``np.ascontiguousarray``)."""
-    return np.ascontiguousarray(waveform, dtype=np.float32)
+URL_SCHEMES = ("http", "https", "data", "file")
 
 
 def blake2b_128_hash(data: Any) -> int:
@@ -35,7 +29,7 @@ def xxh3_128_hash(data: Any) -> int:
 
 
 def key_pad(cache_key: str, vocab_size: int) -> int:
-    """The pad of a request's modality: ``vocab_size + XXH3_64(cache_key) mod 2^62``."""
+    """The pad of a request's modality: ``vocab_size + XXH3_64(utf-8 cache_key) mod 2^62``."""
     return vocab_size + xxhash.xxh3_64_intdigest(cache_key.encode()) % KEY_PAD_MODULUS
 
 
@@ -44,67 +38,31 @@ def hash_hex(data: Any) -> str:
     return xxhash.xxh3_64_hexdigest(data)
 
 
-def _sampled_file_hex(path: Path) -> str:
-    """``hash_file_sampled``: XXH3-64 of the first and last 8 KiB (all of a small file) + ``|size:N``."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(FILE_SAMPLE_BYTES)
-        tail = b""
-        if size > 2 * FILE_SAMPLE_BYTES:
-            f.seek(-FILE_SAMPLE_BYTES, 2)
-            tail = f.read(FILE_SAMPLE_BYTES)
+def sampled_file_hex(head: bytes, tail: bytes, size: int) -> str:
+    """``hash_file_sampled``: XXH3-64 of a file's first 8 KiB, its last 8 KiB (only when the file
+    is longer than 16 KiB, else empty) and ``|size:N``."""
     return hash_hex(head + tail + f"|size:{size}".encode())
 
 
-def _string_part(s: str, url_keys: bool) -> str | None:
-    scheme = urlparse(s).scheme
-    if scheme in ("http", "https", "data", "file"):
-        return f"url:{hash_hex(s.encode())}" if url_keys or scheme == "data" else None
-    p = Path(s)
-    if p.exists() and p.is_file():
-        return f"file:{_sampled_file_hex(p)}"
-    return f"url:{hash_hex(s.encode())}"
+def url_part(text: str, scheme: str, url_keys: bool) -> str | None:
+    """The part of a URL string: keyed by its text, except (from 0.1.8, ``url_keys`` False) an
+    http/https/file URL, which gives None; only ``data:`` URLs carry their bytes."""
+    return f"url:{hash_hex(text.encode())}" if url_keys or scheme == "data" else None
 
 
-def media_part(item: Any, *, url_keys: bool) -> str | None:
-    """``hash_media_item``: one item's key part, or None for what omni does not key.
-
-    ``url_keys``: http/https/file URL strings are keyed by their text (0.1.1-0.1.7); from 0.1.8
-    they give None and only ``data:`` URLs are keyed as strings.
-    """
-    if isinstance(item, (str, Path)):
-        return _string_part(str(item), url_keys)
-    from PIL import Image
-
-    if isinstance(item, Image.Image):
-        return f"pil:{item.mode}|{item.size}:{hash_hex(item.tobytes())}"
-    if isinstance(item, np.ndarray):
-        return f"np:{item.dtype}|{item.shape}:{hash_hex(item.tobytes())}"
-    import torch
-
-    if isinstance(item, torch.Tensor):
-        cpu = item.detach().cpu()
-        return f"pt:{cpu.dtype}|{tuple(cpu.shape)}:{hash_hex(cpu.numpy().tobytes())}"
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        return f"bytes:{hash_hex(item)}"
-    return None
+def typed_part(kind: str, meta: str, content: bytes | memoryview) -> str:
+    """``pil:``/``np:``/``pt:`` parts: ``KIND:META:XXH3_64(content)``."""
+    return f"{kind}:{meta}:{hash_hex(content)}"
 
 
-def media_cache_key(items: Any, *, prefix: str, url_keys: bool) -> str | None:
-    """``compute_media_cache_key``: ``prefix:XXH3_64('|'.join(parts))``, None if any part is None."""
-    if items is None:
-        return None
-    seq = items if isinstance(items, list) else [items]
-    parts = [media_part(x, url_keys=url_keys) for x in seq]
-    if not parts or None in parts:
-        return None
-    return f"{prefix}:{hash_hex('|'.join(parts).encode('utf-8'))}"  # type: ignore[arg-type]
+def joined_key(prefix: str, parts: list[str]) -> str:
+    """``compute_media_cache_key``'s result: ``PREFIX:XXH3_64('|'.join(parts))``."""
+    return f"{prefix}:{hash_hex('|'.join(parts).encode('utf-8'))}"
 
 
 def contextualize(base_key: str | None, **context: Any) -> str | None:
     """``contextualize_cache_key``: ``base|k=v|...`` over the sorted keys whose value is not None."""
     if base_key is None:
         return None
-    return "|".join(
-        [base_key, *(f"{k}={context[k]}" for k in sorted(context) if context[k] is not None)]
-    )
+    extra = [f"{k}={context[k]}" for k in sorted(context) if context[k] is not None]
+    return "|".join([base_key, *extra])
