@@ -194,6 +194,11 @@ def split_key(key: str) -> tuple[str, str]:
     return (engine, version) if sep else (SGLANG, key)
 
 
+def key_text(key: str) -> str:
+    """A release key in words, as messages name it: ``sglang 0.5.9``, ``sglang-kt 0.7.2``."""
+    return " ".join(split_key(key))
+
+
 def known_key(key: object) -> bool:
     """Whether ``key`` names a known release of a known engine, spelled canonically."""
     if not isinstance(key, str):

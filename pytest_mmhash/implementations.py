@@ -83,9 +83,13 @@ def _error(e: BaseException) -> dict[str, str]:
 def _engine(feature: Any, release: str, device: str) -> Observed:
     __tracebackhide__ = True
     from .api import hash_feature
+    from .engines import split_key
 
+    engine, version = split_key(release)
     try:
-        return _from_mmhash(hash_feature(feature, sglang_version=release, device=device))
+        return _from_mmhash(
+            hash_feature(feature, engine=engine, sglang_version=version, device=device)
+        )
     except UnhashableFeatureError as e:
         return Observed(_error(e), any_error=True)
 
@@ -121,18 +125,56 @@ def real_sglang() -> tuple[Impl, str]:
     def fn(feature: Any, release: str, device: str) -> Observed:
         if release != installed:
             raise GoldenError(f"the installed sglang is {installed}, not {release}")
-        v = dict(driver.real_item(feature, device))
-        if "error" in v:
-            return Observed({"error": v["error"]})
-        return Observed(
-            {
-                "hash": v["hash"],
-                "hex": hex64(v["hash"]),
-                "pad_values": list(v["pad_values"]),
-            }
-        )
+        return _real_observed(driver.real_item(feature, device))
 
     return Impl(f"sglang {installed} (installed)", "sglang", fn, installed), installed
+
+
+def _real_observed(v: Mapping[str, Any]) -> Observed:
+    """A real engine's ``{"hash", "pad_values"}`` or ``{"error"}`` in manifest form."""
+    if "error" in v:
+        return Observed({"error": v["error"]})
+    return Observed(
+        {
+            "hash": v["hash"],
+            "hex": hex64(v["hash"]),
+            "pad_values": list(v["pad_values"]),
+        }
+    )
+
+
+def real_fork(engine: str) -> tuple[Impl, str]:
+    """An installed fork's own hashing code (``MMHASH_FORK_SITES``, :mod:`.oracle.forks`) as an
+    :class:`Impl`, and its release key (e.g. ``sglang-kt==0.7.2``, from the fork's metadata)."""
+    from .engines import SGLANG_KT, release_key, resolve
+    from .oracle import forks
+
+    found = [i for i in forks.sites() if i.name == engine]
+    if len(found) != 1:
+        raise GoldenError(
+            f"recording {engine} needs exactly one {engine} install named by MMHASH_FORK_SITES "
+            f"(tools/install-fork.sh {engine} VERSION DIR), found {len(found)}"
+        )
+    fork = found[0]
+    key = release_key(engine, resolve(engine, fork.version).version)
+    if engine == SGLANG_KT:
+        item = forks.KtOracle.load(fork).item
+    else:
+        pin = forks.pinned_sglang(fork)
+        ups = [i for i in forks.sites() if i.name == "sglang" and i.version == pin]
+        if not ups:
+            raise GoldenError(f"{engine} {fork.version} pins sglang=={pin}; install it beside it")
+        omni = forks.OmniOracle.load(fork, ups[0])
+
+        def item(feature: Any, device: str, preset_hash: int | None = None) -> dict[str, Any]:
+            return omni.waveform_item(feature)  # a waveform has no device: omni hashes on the CPU
+
+    def fn(feature: Any, release: str, device: str) -> Observed:
+        if release != key:
+            raise GoldenError(f"the installed fork is {key}, not {release}")
+        return _real_observed(item(feature, device))
+
+    return Impl(f"{engine} {fork.version} (its own code)", "sglang", fn, key), key
 
 
 def _callable_result(name: str, r: Any) -> Observed:
@@ -178,8 +220,12 @@ def _callable_impl(spec: str) -> Impl:
 
     def run(feature: Any, release: str, device: str) -> Observed:
         __tracebackhide__ = True
+        from .engines import SGLANG, split_key
+
+        engine, version = split_key(release)
+        kw = {} if engine == SGLANG else {"engine": engine}  # fork releases name their engine
         try:
-            r = fn(feature, sglang_version=release, device=device)
+            r = fn(feature, sglang_version=version, device=device, **kw)
         except UnhashableFeatureError as e:
             return Observed(_error(e), any_error=True)
         return _callable_result(spec, r)
@@ -217,14 +263,16 @@ def resolve_impl(spec: str, exec_timeout: float | None = None) -> Impl:
     )
 
 
-def recording_impl(target: str | None, pin: str, repin: bool) -> tuple[Impl, str]:
+def recording_impl(
+    target: str | None, pin: str, repin: bool, engine: str | None = None
+) -> tuple[Impl, str]:
     """The real SGLang to record values from, and the release to record; refuses mismatches.
 
     ``target`` is the release asked for (None: the pin). Recording a release other than the
     installed sglang's is refused; recording one other than the pin needs ``target`` to name it
     or ``repin`` (which makes it the new pin).
     """
-    impl, installed = real_sglang()
+    impl, installed = real_sglang() if engine in (None, "sglang") else real_fork(engine)
     if target is not None and target != installed:
         raise GoldenError(
             f"--mmhash-update records from the installed sglang {installed}, but release {target} "

@@ -51,19 +51,51 @@ def self_requirement() -> list[str]:
 VENV_PLACEHOLDER = '"$VENV"'
 
 
+#: How commands name the folder of fork installs made with ``tools/install-fork.sh DIST V "$FORK_SITES"``.
+FORK_SITES_PLACEHOLDER = '"$FORK_SITES"'
+
+
 def record_command(
     release: str, golden: str, venv: Path | None = None, targets: Sequence[str] = ()
 ) -> str:
     """The one command that records ``release``'s values into the golden dir ``golden`` from the
-    real SGLang in ``venv`` (None: ``"$VENV"``); ``targets`` are node ids (default: the manifest)."""
+    real SGLang in ``venv`` (None: ``"$VENV"``); ``targets`` are node ids (default: the manifest).
+
+    A fork's release key (``sglang-kt==0.7.2``) records from the fork's own code, installed under
+    ``"$FORK_SITES"`` and named by ``MMHASH_FORK_SITES``, with this project's own python.
+    """
+    from .engines import SGLANG, split_key
+
+    engine, version = split_key(release)
     g = golden.rstrip("/") or golden
+    args = ["--mmhash-golden", g, "--mmhash-update"]
+    if engine != SGLANG:
+        args += ["--mmhash-engine", engine, "--mmhash-sglang-version", version]
+        args += list(targets) or [f"{g}/manifest.json"]
+        return (
+            f"MMHASH_FORK_SITES={FORK_SITES_PLACEHOLDER} TRITON_INTERPRET=1 python -m pytest "
+            f"-p no:cacheprovider {shlex.join(args)}"
+        )
     py = shlex.quote(str(venv)) if venv is not None else VENV_PLACEHOLDER
-    args = ["--mmhash-golden", g, "--mmhash-update", "--mmhash-sglang-version", release]
+    args += ["--mmhash-sglang-version", release]
     args += list(targets) or [f"{g}/manifest.json"]
     cmd = f"TRITON_INTERPRET=1 {py}/bin/python -m pytest -p no:cacheprovider {shlex.join(args)}"
     if release in recipe_releases():
         return cmd
     return f"source {py}/sglang-src/{release}/sglang-env.sh && {cmd}"  # wheel source on PYTHONPATH
+
+
+def record_source(release: str) -> str:
+    """Where :func:`record_command` finds the code whose values it records, and how to make it."""
+    from .engines import SGLANG, split_key
+
+    engine, version = split_key(release)
+    if engine == SGLANG:
+        return f'$VENV: real sglang=={release}, from: mmhash install-sglang {release} "$VENV"'
+    return (
+        f"$FORK_SITES: {engine}=={version}, from: tools/install-fork.sh {engine} {version} "
+        f'"$FORK_SITES"'
+    )
 
 
 def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:

@@ -36,6 +36,13 @@ _OPTIONS = (  # (option, ini key, kind, help)
         "golden dir the installed sglang's, else the newest)",
     ),
     (
+        "--mmhash-engine",
+        "mmhash_engine",
+        "string",
+        "engine of the release checked or recorded: sglang (default), sglang-kt or sglang-omni; "
+        "--mmhash-sglang-version is then its release",
+    ),
+    (
         "--mmhash-impl",
         "mmhash_impl",
         "string",
@@ -99,6 +106,7 @@ class _Settings:
     update: bool
     repin: bool
     require_gpu: bool
+    engine: str | None = None
     collect: bool = False  # whether this run collects the golden items
 
 
@@ -152,6 +160,7 @@ def _settings(config: pytest.Config) -> _Settings:
         bool(get["mmhash_update"]),
         bool(get["mmhash_repin"]),
         bool(get["mmhash_require_gpu"]),
+        get["mmhash_engine"],
     )
     s.collect = path is not None and (
         config.getoption("mmhash_golden") is not None
@@ -257,27 +266,35 @@ def _recorder(s: _Settings, manifest: Any) -> tuple[Any, str]:
         raise GoldenError(
             f"--mmhash-update records from the installed real SGLang only; drop --mmhash-impl {s.impl}"
         )
-    return recording_impl(_release(s.version) if s.version else None, manifest.pin, s.repin)
+    target = _release(s.engine, s.version) if s.version else None
+    return recording_impl(target, manifest.pin, s.repin, s.engine)
 
 
-def _release(version: str) -> str:
-    """The canonical release a user-given version names (``v0.5.23`` -> ``0.5.23``)."""
-    from .versions import resolve
+def _release(engine: str | None, version: str) -> str:
+    """The release key a user-given engine and version name (``v0.5.23`` -> ``0.5.23``;
+    ``sglang-kt``, ``0.7.2`` -> ``sglang-kt==0.7.2``, as a manifest names fork releases)."""
+    from .engines import SGLANG, release_key, resolve
 
-    return resolve(version).version
+    er = resolve(engine or SGLANG, version)
+    return release_key(er.engine, er.version)
 
 
 def _checked_release(s: _Settings, manifest: Any) -> str:
-    """The recorded release to check: --mmhash-sglang-version, else the pin; it must have values."""
+    """The recorded release to check: --mmhash-sglang-version (of --mmhash-engine), else the pin,
+    else (an engine other than the pin's) that engine's newest recorded release; it must have values."""
+    from .engines import key_text, release_key, releases, split_key
     from .errors import GoldenError
 
-    release = _release(s.version) if s.version else manifest.pin
     recorded = manifest.releases()
+    release = _release(s.engine, s.version) if s.version else manifest.pin
+    if not s.version and s.engine and split_key(manifest.pin)[0] != s.engine:
+        own = [r for r in recorded if split_key(r)[0] == s.engine]
+        release = own[-1] if own else release_key(s.engine, releases(s.engine)[-1])
     if recorded and release not in recorded:  # a new store's items each say how to record
         raise GoldenError(
-            f"{manifest.path}: no values are recorded for sglang {release} (recorded releases: "
-            f"{', '.join(recorded) or 'none yet'}); record them with --mmhash-update in a venv with "
-            f"sglang=={release}, or pick a recorded release with --mmhash-sglang-version"
+            f"{manifest.path}: no values are recorded for {key_text(release)} (recorded releases: "
+            f"{', '.join(recorded) or 'none yet'}); record them with --mmhash-update from "
+            f"{key_text(release)}, or pick a recorded release with --mmhash-sglang-version"
         )
     return release
 
@@ -350,6 +367,8 @@ class GoldenItem(_GoldenNode):
 
         run = self.config.stash[_RUN]
         entry = run.manifest[self.entry_id]
+        if self.device == "cuda" and not _has_cuda_path(run.release):
+            pytest.skip(f"{run.release} hashes on the CPU only: it has no CUDA path")
         if run.settings.update:
             _record(
                 self.config,
@@ -386,7 +405,7 @@ class UnlistedFileItem(_GoldenNode):
 def _fix_commands(item: GoldenItem, run: _Run, bytes_changed: bool) -> tuple[str, str]:
     """The exact commands that fix a failed item: re-record it from real SGLang (its node id
     selects it; both paths of the entry after a refresh, which drops both) and refresh the entry."""
-    from .install_sglang import record_command
+    from .install_sglang import record_command, record_source
     from .versions import DEVICES
 
     golden_dir = run.settings.golden_arg or str(run.settings.golden)
@@ -394,8 +413,14 @@ def _fix_commands(item: GoldenItem, run: _Run, bytes_changed: bool) -> tuple[str
     names = [f"{item.entry_id}[{d}]" for d in DEVICES] if bytes_changed else [item.name]
     record = record_command(run.release, golden_dir, targets=[f"{where}::{n}" for n in names])
     refresh = shlex.join(["mmhash", "golden", "refresh", golden_dir, item.entry_id])
-    venv = f'$VENV: real sglang=={run.release}, from: mmhash install-sglang {run.release} "$VENV"'
-    return f"{record}   # {venv}", refresh
+    return f"{record}   # {record_source(run.release)}", refresh
+
+
+def _has_cuda_path(release: str) -> bool:
+    """Whether the engine of a release key hashes on a CUDA path (sglang-omni's waveforms do not)."""
+    from .engines import SGLANG_OMNI, split_key
+
+    return split_key(release)[0] != SGLANG_OMNI
 
 
 def _record(config: pytest.Config, run: _Run, rec: Any) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GoldenError
-from ..versions import DEVICES, RELEASES
+from ..versions import DEVICES
 
 FORMAT = "pytest-mmhash-golden"
 FORMAT_VERSION = 1
@@ -118,8 +118,10 @@ class Manifest:
         }
 
 
-def _release_index(release: str) -> int:
-    return RELEASES.index(release)
+def _release_index(release: str) -> tuple[int, int]:
+    from ..engines import key_order
+
+    return key_order(release)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import GoldenError, MmhashError
 from ..ints import M64, hex64
-from ..versions import DEVICES, RELEASES, resolve
+from ..versions import DEVICES
 from .model import (
     CUDA_PATHS,
     ENTRY_KEYS,
@@ -63,8 +63,11 @@ def check_id(x: Any) -> str | None:
 
 
 def _canonical_release(text: Any) -> str | None:
-    """``text`` when it is a known release spelled canonically, else None."""
-    return text if isinstance(text, str) and text in RELEASES else None
+    """``text`` when it is a known release key spelled canonically (``0.5.23``, a fork's
+    ``sglang-kt==0.7.2``), else None."""
+    from ..engines import known_key
+
+    return text if known_key(text) else None
 
 
 def is_int(x: Any) -> bool:
@@ -116,7 +119,10 @@ def _check_top(data: Any, p: _Problems) -> bool:
             f"this pytest-mmhash reads version {FORMAT_VERSION}, got {fv!r}{hint}",
         )
     if "pin" in data and _canonical_release(data["pin"]) is None:
-        p.add("field 'pin'", f"must be a known sglang release like '0.5.23', got {data['pin']!r}")
+        p.add(
+            "field 'pin'",
+            f"must be a known sglang release like '0.5.23' (a fork's: 'sglang-kt==0.7.2'), got {data['pin']!r}",
+        )
     return True
 
 
@@ -157,9 +163,12 @@ def _check_provenance(prov: Any, p: _Problems) -> None:
 
 
 def _same_release(text: str) -> str | None:
-    """The release ``text`` (e.g. ``0.5.23+cu128``) names, or None."""
+    """The release key ``text`` (e.g. ``0.5.23+cu128``, ``sglang-kt==0.7.2``) names, or None."""
+    from ..engines import release_key, resolve, split_key
+
     try:
-        return resolve(text).version
+        engine, version = split_key(text)
+        return release_key(engine, resolve(engine, version).version)
     except MmhashError:
         return None
 
