@@ -61,6 +61,20 @@ def test_record_command_for_a_hosted_release_sources_its_env(tmp_path: Path) -> 
     assert cmd.startswith(f"source {tmp_path}/v/sglang-src/0.5.9/sglang-env.sh && ")
 
 
+def test_record_command_for_a_fork_release_names_its_own_code() -> None:
+    """A fork's values come from the fork's own code (MMHASH_FORK_SITES), never from a venv."""
+    cmd = I.record_command("sglang-kt==0.7.2", "g/", targets=["g/manifest.json::a[cuda]"])
+    assert cmd == (
+        'MMHASH_FORK_SITES="$FORK_SITES" TRITON_INTERPRET=1 python -m pytest -p no:cacheprovider '
+        "--mmhash-golden g --mmhash-update --mmhash-engine sglang-kt --mmhash-sglang-version 0.7.2 "
+        "'g/manifest.json::a[cuda]'"
+    )
+    assert I.record_source("sglang-omni==0.1.9") == (
+        '$FORK_SITES: sglang-omni==0.1.9, from: tools/install-fork.sh sglang-omni 0.1.9 "$FORK_SITES"'
+    )
+    assert I.record_source("0.5.23").startswith("$VENV: real sglang==0.5.23")
+
+
 def test_installs_this_checkout_editable() -> None:
     """In this repo's venv the package is an editable checkout: that checkout is what is installed."""
     assert I.self_requirement() == ["-e", str(REPO)]

@@ -225,5 +225,6 @@ def test_validation_problems_one_per_line(tmp_path):
     assert lines[0].endswith("invalid golden manifest (2 problems):")
     assert lines[1:] == [
         "  field 'extra': unknown top-level field",
-        "  field 'pin': must be a known sglang release like '0.5.23', got 'nope'",
+        "  field 'pin': must be a known sglang release like '0.5.23' (a fork's: "
+        "'sglang-kt==0.7.2'), got 'nope'",
     ]
