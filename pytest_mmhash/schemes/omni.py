@@ -1,4 +1,4 @@
-"""sglang-omni's own hash schemes, as pure functions of bytes and strings (docs/spec.md §11).
+"""sglang-omni's own hash schemes, as pure functions of bytes and strings (docs/spec.md §12).
 
 The waveform hash of ASR items (per era), the cache-key pad, and the pieces of its media keys,
 written from sglang-omni's ``utils/audio.py``, ``preprocessing/cache_key.py``,
