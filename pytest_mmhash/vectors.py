@@ -145,11 +145,14 @@ def export(
     out_dir: str | os.PathLike, golden: str | os.PathLike, releases: Sequence[str] | None = None
 ) -> Summary:
     """Write the suite to ``out_dir`` (which must not exist or be empty), all or nothing."""
+    from .engines import SGLANG, split_key
     from .versions import resolve
 
     manifest = load_manifest(golden)
     recorded = read_pad_vectors(manifest.root)
-    available = set(manifest.releases()) | set(recorded)
+    # protocol v1 names upstream releases only: a fork's recorded values are not exported
+    upstream = {r for r in manifest.releases() if split_key(r)[0] == SGLANG}
+    available = upstream | set(recorded)
     wanted = {resolve(v).version for v in releases} if releases else available
     missing = sorted(wanted - available)
     if missing:
