@@ -9,7 +9,9 @@ turns ``(engine, version)`` into an :class:`EngineRelease`: the engine's release
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import versions as V
 from .errors import BadArgumentError
@@ -101,7 +103,7 @@ def resolve(engine: str | None, version: str | None, *, allow_newer: bool = Fals
     uses the newest known release of *that fork* (never upstream's newest) and warns.
     """
     if engine is None:
-        engine = detect().engine
+        engine = default_engine()
     check_engine(engine)
     if engine == SGLANG:
         r = V.resolve(version, allow_newer=allow_newer)
@@ -114,10 +116,6 @@ def resolve(engine: str | None, version: str | None, *, allow_newer: bool = Fals
 
 
 # --------------------------------------------------------------------------- installed engines
-
-
-def _dist_name(name: str) -> str:
-    return name.lower().replace("_", "-")
 
 
 def installed_version(engine: str) -> str | None:
@@ -133,15 +131,30 @@ def installed_version(engine: str) -> str | None:
 
 
 def sglang_providers() -> tuple[str, ...]:
-    """The installed distributions that provide the top-level ``sglang`` package (normally one).
+    """The installed distributions that provide the top-level ``sglang`` package (normally one):
+    ``sglang-kt`` and ``sglang``, looked up by name in distribution metadata, because
+    ``sglang-kt`` installs ``sglang`` with no ``sglang`` distribution and ``sglang.__version__``
+    says ``0.0.0.dev0``. Remembered per ``sys.path``: every default-engine hash asks."""
+    return _providers(tuple(sys.path))
 
-    Read from distribution metadata (``packages_distributions``), because ``sglang-kt`` installs
-    ``sglang`` with no ``sglang`` distribution and ``sglang.__version__`` says ``0.0.0.dev0``.
-    """
+
+@lru_cache(maxsize=8)
+def _providers(path: tuple[str, ...]) -> tuple[str, ...]:
     from importlib import metadata
 
-    names = metadata.packages_distributions().get("sglang", [])
-    return tuple(dict.fromkeys(_dist_name(n) for n in names))
+    found = []
+    for dist in (SGLANG_KT, SGLANG):
+        try:
+            metadata.distribution(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(dist)
+    return tuple(found)
+
+
+def default_engine() -> str:
+    """The engine used when none is named: ``sglang-kt`` when it provides ``sglang``, else sglang."""
+    return SGLANG_KT if SGLANG_KT in sglang_providers() else SGLANG
 
 
 @dataclass(frozen=True)
@@ -160,12 +173,12 @@ def detect() -> Detected:
     package, pinning an upstream sglang) is reported but never the default engine, because its
     items are waveforms, not processor features.
     """
-    providers = [p for p in sglang_providers() if p in (SGLANG, SGLANG_KT)]
+    providers = sglang_providers()
     omni = installed_version(SGLANG_OMNI)
     also = f"; sglang-omni {omni} is installed too (--engine sglang-omni)" if omni else ""
     if not providers:
         return Detected(SGLANG, None, f"newest known release; sglang is not installed{also}")
-    engine = SGLANG_KT if SGLANG_KT in providers else SGLANG
+    engine = default_engine()
     version = installed_version(engine)
     both = (
         "; both sglang and sglang-kt distributions claim the sglang package, sglang-kt assumed"
