@@ -201,6 +201,19 @@ def release_key(engine: str, version: str) -> str:
     return version if engine == SGLANG else f"{check_engine(engine)}=={version}"
 
 
+def resolve_key(text: str, *, allow_newer: bool = False) -> str:
+    """The canonical release key ``text`` names: ``V`` is an sglang release (``v0.5.23`` ->
+    ``0.5.23``), ``ENGINE==V`` a fork's (``sglang-kt==v0.7.2`` -> ``sglang-kt==0.7.2``)."""
+    engine, version = split_key(text)
+    er = resolve(engine, version, allow_newer=allow_newer)
+    return release_key(er.engine, er.version)
+
+
+def has_cuda_path(key: str) -> bool:
+    """Whether the engine of a release key hashes on a CUDA path (sglang-omni's waveforms do not)."""
+    return split_key(key)[0] != SGLANG_OMNI
+
+
 def split_key(key: str) -> tuple[str, str]:
     """``(engine, version)`` of a release key; a key without ``==`` is an sglang release."""
     engine, sep, version = key.partition("==")

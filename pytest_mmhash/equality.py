@@ -16,26 +16,32 @@ def assert_mmhash_equal(
     *,
     sglang_version: str | None = None,
     device: str | None = None,
+    engine: str | None = None,
     default_version: str | None = None,
+    default_engine: str | None = None,
 ) -> Any:
     """Assert ``actual`` (a feature) has the hash and pad values ``expected`` describes; the MMHash.
 
     ``expected`` is a feature; an :class:`MMHash` or a recorded golden value
-    (``mmhash_golden[id].value(release, device)``), whose release and path are then the ones
-    compared at; an int hash or a hex string (only the hash is compared then).
-    ``default_version`` is the release when neither the call nor ``expected`` names one (the
-    fixture passes the session's).
+    (``mmhash_golden[id].value(release, device)``), whose engine, release and path are then the
+    ones compared at; an int hash or a hex string (only the hash is compared then).
+    ``default_engine``/``default_version`` apply when neither the call nor ``expected`` names a
+    release (the fixture passes the session's).
     """
     __tracebackhide__ = True
     from .api import MMHash, hash_feature
 
-    named_version, named_device = _named(expected)
-    version = sglang_version or named_version or default_version
+    named, named_device = _named(expected)
+    session = (default_engine, default_version)
+    if engine or sglang_version:
+        release = (engine or default_engine, sglang_version or default_version)
+    else:
+        release = named or session
     device = device or named_device
-    note = _named_note(named_version, named_device, sglang_version, default_version)
+    note = _named_note(named, named_device, bool(engine or sglang_version), session)
     if isinstance(expected, Mapping) and "error" in expected:
-        return _assert_refused(actual, expected, version, device)
-    a = hash_feature(actual, sglang_version=version, device=device)
+        return _assert_refused(actual, expected, release, device)
+    a = hash_feature(actual, engine=release[0], sglang_version=release[1], device=device)
     if isinstance(expected, bool) or (isinstance(expected, int) and a.hash != expected):
         raise AssertionError(_equal_message(a, f"hash {expected!r}", hash_differs=True))
     if isinstance(expected, str) and a.hex != _hex16(expected):
@@ -48,7 +54,7 @@ def assert_mmhash_equal(
         want = (expected["hash"], list(expected["pad_values"]))
         line, diff = f"hash {want[0]}, pad_values {want[1]} (recorded)", None
     else:
-        e = hash_feature(expected, sglang_version=version, device=device)
+        e = hash_feature(expected, engine=release[0], sglang_version=release[1], device=device)
         want, line = (e.hash, list(e.pad_values)), _mm_line(e)
         diff = feature_difference(actual, expected)
     if (a.hash, list(a.pad_values)) != want:
@@ -56,41 +62,49 @@ def assert_mmhash_equal(
     return a
 
 
-def _named(expected: Any) -> tuple[str | None, str | None]:
-    """The release and path an expected value names: an MMHash's, or a recorded golden value's."""
+#: An engine and a release (None: the library's default), as the comparison is made at.
+Release = tuple[str | None, str | None]
+
+
+def _named(expected: Any) -> tuple[tuple[str, str] | None, str | None]:
+    """The ``(engine, release)`` and path an expected value names: an MMHash's, or a recorded
+    golden value's (its release key, e.g. ``sglang-kt==0.7.2``)."""
     from .api import MMHash
+    from .engines import split_key
 
     if isinstance(expected, MMHash):
-        return expected.sglang_version, expected.device
-    if isinstance(expected, Mapping):
-        return getattr(expected, "release", None), getattr(expected, "device", None)
-    return None, None
+        return (expected.engine, expected.sglang_version), expected.device
+    release = getattr(expected, "release", None) if isinstance(expected, Mapping) else None
+    if release is None:
+        return None, None
+    return split_key(release), getattr(expected, "device", None)
 
 
 def _named_note(
-    named_version: str | None,
-    named_device: str | None,
-    asked: str | None,
-    default_version: str | None,
+    named: tuple[str, str] | None, named_device: str | None, asked: bool, session: Release
 ) -> str | None:
     """Say so when the expected value, not the session, chose the release compared at."""
-    if named_version is None or asked is not None or named_version == default_version:
+    if named is None or asked or named == session:
         return None
-    session = default_version or "the installed sglang's, else the newest release"
+    engine, version = session
+    if version:
+        said = version if engine in (None, "sglang") else f"{engine} {version}"
+    else:
+        said = f"{engine or 'the installed sglang'}'s installed release, else the newest"
     return (
-        f"compared at sglang {named_version}, {named_device or 'its own'} path, as the expected "
-        f"value names them (this session's default release: {session})"
+        f"compared at {' '.join(named)}, {named_device or 'its own'} path, as the expected "
+        f"value names them (this session's default release: {said})"
     )
 
 
-def _assert_refused(actual: Any, expected: Mapping[str, Any], version: Any, device: Any) -> Any:
+def _assert_refused(actual: Any, expected: Mapping[str, Any], release: Release, device: Any) -> Any:
     """A recorded ``{"error": ...}``: SGLang refuses this feature, so the engine must refuse it too."""
     __tracebackhide__ = True
     from .api import hash_feature
     from .errors import UnhashableFeatureError
 
     try:
-        a = hash_feature(actual, sglang_version=version, device=device)
+        a = hash_feature(actual, engine=release[0], sglang_version=release[1], device=device)
     except UnhashableFeatureError:
         return None
     raise AssertionError(
@@ -120,7 +134,7 @@ def _equal_message(
         "the hashes differ" if hash_differs else "the hashes are equal, only the pad values differ"
     )
     lines = [
-        f"mmhash_equal: {what} (sglang {a.sglang_version}, {a.device} path)",
+        f"mmhash_equal: {what} ({a.engine} {a.sglang_version}, {a.device} path)",
         f"  actual:   {_mm_line(a)}",
         f"  expected: {expected_line}",
     ]

@@ -273,10 +273,9 @@ def _recorder(s: _Settings, manifest: Any) -> tuple[Any, str]:
 def _release(engine: str | None, version: str) -> str:
     """The release key a user-given engine and version name (``v0.5.23`` -> ``0.5.23``;
     ``sglang-kt``, ``0.7.2`` -> ``sglang-kt==0.7.2``, as a manifest names fork releases)."""
-    from .engines import SGLANG, release_key, resolve
+    from .engines import SGLANG, release_key, resolve_key
 
-    er = resolve(engine or SGLANG, version)
-    return release_key(er.engine, er.version)
+    return resolve_key(release_key(engine or SGLANG, version))
 
 
 def _checked_release(s: _Settings, manifest: Any) -> str:
@@ -363,11 +362,12 @@ class GoldenItem(_GoldenNode):
     def runtest(self) -> None:
         """Check the entry against the recorded value, or record real SGLang's value."""
         __tracebackhide__ = True
+        from .engines import has_cuda_path
         from .implementations import check_entry, format_check, record_entry
 
         run = self.config.stash[_RUN]
         entry = run.manifest[self.entry_id]
-        if self.device == "cuda" and not _has_cuda_path(run.release):
+        if self.device == "cuda" and not has_cuda_path(run.release):
             pytest.skip(f"{run.release} hashes on the CPU only: it has no CUDA path")
         if run.settings.update:
             _record(
@@ -414,13 +414,6 @@ def _fix_commands(item: GoldenItem, run: _Run, bytes_changed: bool) -> tuple[str
     record = record_command(run.release, golden_dir, targets=[f"{where}::{n}" for n in names])
     refresh = shlex.join(["mmhash", "golden", "refresh", golden_dir, item.entry_id])
     return f"{record}   # {record_source(run.release)}", refresh
-
-
-def _has_cuda_path(release: str) -> bool:
-    """Whether the engine of a release key hashes on a CUDA path (sglang-omni's waveforms do not)."""
-    from .engines import SGLANG_OMNI, split_key
-
-    return split_key(release)[0] != SGLANG_OMNI
 
 
 def _record(config: pytest.Config, run: _Run, rec: Any) -> None:
@@ -549,34 +542,44 @@ def _cuda_available(config: pytest.Config) -> bool:
 # --------------------------------------------------------------------------- fixtures
 
 
-_DEFAULT_VERSION = pytest.StashKey[Any]()
+_DEFAULT_RELEASE = pytest.StashKey[tuple[str | None, str | None]]()
 
 
-def _default_version(config: pytest.Config) -> str | None:
-    """The fixtures' release: --mmhash-sglang-version, else the golden dir's pin, else None (the
-    library's default: the installed sglang's, else the newest release)."""
-    if _DEFAULT_VERSION not in config.stash:
+def _default_release(config: pytest.Config) -> tuple[str | None, str | None]:
+    """The fixtures' ``(engine, release)``: --mmhash-engine's --mmhash-sglang-version (sglang's
+    when no engine is named), else the golden dir's pin (unless --mmhash-engine names another
+    engine), else --mmhash-engine or None, and None for the release (the library's default: the
+    installed engine's release, else the newest)."""
+    if _DEFAULT_RELEASE not in config.stash:
+        from .engines import SGLANG, split_key
+
         s = config.stash[_SETTINGS]
-        run = config.stash.get(_RUN, None)
-        if s.version or s.golden is None:
-            config.stash[_DEFAULT_VERSION] = s.version
-        else:
+        default: tuple[str | None, str | None] = (s.engine, None)
+        if s.version:
+            default = (s.engine or SGLANG, s.version)
+        elif s.golden is not None:
             from .golden.store import load_manifest
 
-            config.stash[_DEFAULT_VERSION] = (run.manifest if run else load_manifest(s.golden)).pin
-    return config.stash[_DEFAULT_VERSION]
+            run = config.stash.get(_RUN, None)
+            pin = split_key((run.manifest if run else load_manifest(s.golden)).pin)
+            if s.engine in (None, pin[0]):
+                default = pin
+        config.stash[_DEFAULT_RELEASE] = default
+    return config.stash[_DEFAULT_RELEASE]
 
 
 @pytest.fixture
 def mmhash(request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """``mmhash(feature, **kw) -> MMHash``: :func:`pytest_mmhash.hash_feature` at
-    --mmhash-sglang-version, else the golden dir's pin, else the installed sglang's, else the newest."""
+    """``mmhash(feature, **kw) -> MMHash``: :func:`pytest_mmhash.hash_feature` with the session's
+    engine and release (--mmhash-engine, --mmhash-sglang-version, else the golden dir's pin, else
+    the installed engine's release, else the newest); ``engine=``/``sglang_version=`` override each."""
     from .api import hash_feature
 
-    default = _default_version(request.config)
+    engine, version = _default_release(request.config)
 
     def _mmhash(feature: Any, **kw: Any) -> Any:
-        kw.setdefault("sglang_version", default)
+        kw.setdefault("engine", engine)
+        kw.setdefault("sglang_version", version)
         return hash_feature(feature, **kw)
 
     return _mmhash
@@ -584,19 +587,30 @@ def mmhash(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 @pytest.fixture
 def mmhash_equal(request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """``mmhash_equal(actual, expected, *, sglang_version=None, device=None)``: assert equal hash
-    and pads, at the release and path an expected MMHash or recorded value names, else the
-    ``mmhash`` fixture's default release."""
+    """``mmhash_equal(actual, expected, *, sglang_version=None, device=None, engine=None)``:
+    assert equal hash and pads, at the engine, release and path an expected MMHash or recorded
+    value names, else the ``mmhash`` fixture's default engine and release."""
     from .equality import assert_mmhash_equal
 
-    default = _default_version(request.config)
+    default_engine, version = _default_release(request.config)
 
     def _equal(
-        actual: Any, expected: Any, *, sglang_version: str | None = None, device: str | None = None
+        actual: Any,
+        expected: Any,
+        *,
+        sglang_version: str | None = None,
+        device: str | None = None,
+        engine: str | None = None,
     ) -> Any:
         __tracebackhide__ = True
         return assert_mmhash_equal(
-            actual, expected, sglang_version=sglang_version, device=device, default_version=default
+            actual,
+            expected,
+            sglang_version=sglang_version,
+            device=device,
+            engine=engine,
+            default_version=version,
+            default_engine=default_engine,
         )
 
     return _equal

@@ -6,6 +6,8 @@ paths, and
 each change is attributed to the part of the scheme that causes it: a content scheme change
 (e.g. sha256-f32 -> sha256-raw, gpu-xor-int64 -> gpu-tile-fmix32), a pad scheme change, the
 ``mask64`` modifier, or a feature-dependent change (e.g. bf16 only changes under sha256-raw).
+Either release may be a fork's (``sglang-kt==0.7.2``, as golden manifests name them): sglang-kt
+runs upstream 0.5.9's schemes, sglang-omni hashes waveforms on the CPU path only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .engines import SGLANG, has_cuda_path, key_text, resolve_key, split_key
 from .errors import MmhashError
 from .golden.model import Manifest
 from .golden.store import load_manifest
@@ -130,7 +133,10 @@ def _causes(feature: Any, b: Observed, a: Observed, old: str, new: str) -> tuple
         err = b.value if b.is_error else a.value
         verbs = ("raises" if b.is_error else "hashes", "raises" if a.is_error else "hashes")
         return (
-            Cause("error", f"sglang {old} {verbs[0]}, sglang {new} {verbs[1]} ({err['error']})"),
+            Cause(
+                "error",
+                f"{key_text(old)} {verbs[0]}, {key_text(new)} {verbs[1]} ({err['error']})",
+            ),
         )
     out = [c for c in [_hash_cause(feature, b, a)] if c]
     pb, pa = _scheme(b, "pad"), _scheme(a, "pad")
@@ -143,14 +149,19 @@ def _causes(feature: Any, b: Observed, a: Observed, old: str, new: str) -> tuple
 Features = Iterable[tuple[str, Callable[[], Any]]]
 
 
+def paths(old: str, new: str) -> tuple[str, ...]:
+    """The hash paths both releases have (sglang-omni has no CUDA path)."""
+    return tuple(d for d in DEVICES if d == "cpu" or (has_cuda_path(old) and has_cuda_path(new)))
+
+
 def compare(features: Features, old: str, new: str) -> list[Change]:
-    """The features (and paths) whose hash or pad values change from release ``old`` to ``new``,
-    each with the scheme parts that cause it; computed by the engine."""
+    """The features (and paths) whose hash or pad values change from release ``old`` to ``new``
+    (release keys), each with the scheme parts that cause it; computed by the engine."""
     engine = resolve_impl("engine")
     changes = []
     for label, load in features:
         feature = load()
-        for device in DEVICES:
+        for device in paths(old, new):
             b, a = engine(feature, old, device), engine(feature, new, device)
             if _changed(b, a):
                 changes.append(
@@ -194,12 +205,10 @@ def upgrade_report(
     golden_dir: str, to_version: str, from_version: str | None = None
 ) -> list[Change]:
     """The golden entries (and paths) whose values change from ``from_version`` (default: the
-    manifest pin) to ``to_version``; see :func:`compare`."""
-    from .versions import resolve
-
+    manifest pin) to ``to_version`` (each ``V`` or a fork's ``ENGINE==V``); see :func:`compare`."""
     manifest = load_manifest(golden_dir)
-    old = resolve(from_version).version if from_version else manifest.pin
-    return compare(golden_features(manifest), old, resolve(to_version).version)
+    old = resolve_key(from_version) if from_version else manifest.pin
+    return compare(golden_features(manifest), old, resolve_key(to_version))
 
 
 def _schemes(o: Observed) -> dict[str, Any] | None:
@@ -229,13 +238,19 @@ def _parser() -> argparse.ArgumentParser:
         help="a golden dir (with manifest.json: its entries), or feature files and folders",
     )
     p.add_argument(
-        "--to", required=True, dest="to_version", metavar="V", help="the release to upgrade to"
+        "--to",
+        required=True,
+        dest="to_version",
+        metavar="V",
+        help="the release to upgrade to: an sglang release, or a fork's ENGINE==V "
+        "(e.g. sglang-kt==0.7.2)",
     )
     p.add_argument(
         "--from",
         dest="from_version",
         metavar="V",
-        help="the release to upgrade from (default: a golden dir's pin; required for files)",
+        help="the release to upgrade from, spelled as --to (default: a golden dir's pin; "
+        "required for files)",
     )
     p.add_argument("--key", metavar="K", help="only this entry of each container file")
     p.add_argument(
@@ -249,7 +264,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def render_text(changes: list[Change], total: int, old: str, new: str) -> str:
     """The human-readable report."""
-    lines = [f"sglang {old} -> {new}: {len(changes)} of {total} values change"]
+    span = (
+        f"sglang {old} -> {new}"
+        if split_key(old)[0] == split_key(new)[0] == SGLANG
+        else f"{key_text(old)} -> {key_text(new)}"
+    )
+    lines = [f"{span}: {len(changes)} of {total} values change"]
     counts = {k: sum(any(c.kind == k for c in ch.causes) for ch in changes) for k in CAUSES}
     lines += [f"  {k}: {n}" for k, n in counts.items() if n]
     for ch in changes:
@@ -279,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     for w in caught:
         print(f"mmhash upgrade-report: warning: {w.message}", file=sys.stderr)
-    total = len(features) * len(DEVICES)
+    total = len(features) * len(paths(old, new))
     if args.json:
         print(
             json.dumps(
@@ -311,13 +331,12 @@ def _golden_dir(paths: list[str]) -> str | None:
 
 
 def _versions(manifest: Manifest | None, args: argparse.Namespace) -> tuple[str, str]:
-    """The (from, to) releases the arguments name; from defaults to a golden dir's pin."""
+    """The (from, to) release keys the arguments name; from defaults to a golden dir's pin."""
     from .errors import BadArgumentError
-    from .versions import resolve
 
-    new = resolve(args.to_version, allow_newer=args.allow_newer).version
+    new = resolve_key(args.to_version, allow_newer=args.allow_newer)
     if args.from_version is not None:
-        return resolve(args.from_version, allow_newer=args.allow_newer).version, new
+        return resolve_key(args.from_version, allow_newer=args.allow_newer), new
     if manifest is None:
         raise BadArgumentError(
             "--from V is needed for feature files and folders (only a golden dir has a pin to start from)"

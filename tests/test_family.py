@@ -388,3 +388,22 @@ def test_release_keys():
         "sglang-kt==0.5.2",
         "sglang-omni==0.1.1",
     ]
+
+
+def test_predict_follows_the_installed_sglang_kt(tmp_path):
+    """predict's default engine is the installed one: with sglang-kt 0.7.2 installed, asking for
+    another kt release is refused in one line naming what is installed."""
+    site = tmp_path / "site"
+    _fake_dist(site, "sglang-kt", "0.7.2", "sglang")
+    model = tmp_path / "model"
+    model.mkdir()
+    config = {"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl"}
+    (model / "config.json").write_text(json.dumps(config))
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\npayload")
+    argv = ["predict", str(tmp_path / "a.png"), "--model", str(model), "--sglang-version", "0.6.1"]
+    p = _mmhash(site, *argv)
+    assert p.returncode == 2
+    assert p.stderr == (
+        "mmhash predict: error: --sglang-version 0.6.1 differs from the installed sglang-kt "
+        "0.7.2: the sglang-processor method runs the installed release's processor\n"
+    )

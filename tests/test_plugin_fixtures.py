@@ -155,3 +155,56 @@ def test_gpu_skip_points_at_the_test(pytester):
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_loc.py:4: needs a CUDA device*"])
+
+
+PROJECT_GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+def test_fixtures_default_to_the_session_engine(pytester):
+    """--mmhash-engine picks the fixtures' engine as --mmhash-sglang-version picks the release; a
+    recorded fork value (real sglang-kt 0.7.2's, from the project's store) is compared at its own
+    engine and release whatever the session's."""
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_default(mmhash, mmhash_golden, mmhash_equal):
+            x = mmhash_golden.load("bf16-odd7")
+            m = mmhash(x)
+            assert f"{m.engine} {m.sglang_version}" == os.environ["WANT"]
+            mmhash_equal(x, mmhash_golden["bf16-odd7"].value("sglang-kt==0.7.2", "cpu"))
+            mmhash_equal(x, mmhash_golden["bf16-odd7"].value("0.5.23", "cuda"))
+        """
+    )
+    pytester.makeini(f"[pytest]\nmmhash_golden = {PROJECT_GOLDEN}\n")
+    for want, args in (
+        ("sglang 0.5.23", ()),
+        ("sglang 0.5.9", ("--mmhash-sglang-version", "0.5.9")),
+        ("sglang-kt 0.7.2", ("--mmhash-engine", "sglang-kt")),
+        ("sglang-kt 0.6.1", ("--mmhash-engine", "sglang-kt", "--mmhash-sglang-version", "0.6.1")),
+    ):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("WANT", want)
+            pytester.runpytest_inprocess(*args).assert_outcomes(passed=1)
+
+
+def test_a_fork_pin_is_the_fixtures_default(pytester):
+    make_store(pytester.path / "golden", pin="sglang-kt==0.7.2")
+    pytester.makepyfile(
+        """
+        import torch
+
+        def test_default(mmhash, mmhash_equal):
+            m = mmhash(torch.arange(10.0))
+            # sglang-kt's own code gives 1458572134434550373 (the family notes' vector)
+            assert (m.engine, m.sglang_version, m.hash) == ("sglang-kt", "0.7.2", 1458572134434550373)
+            mmhash_equal(torch.arange(10.0), 1458572134434550373)
+
+        def test_message(mmhash_equal):
+            mmhash_equal(torch.arange(10.0), torch.ones(10))
+        """
+    )
+    pytester.makeini("[pytest]\nmmhash_golden = golden\n")
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["E*mmhash_equal: the hashes differ (sglang-kt 0.7.2, cpu path)"])

@@ -398,3 +398,47 @@ def test_a_hash_sglang_set_itself_is_reported_not_exact(qwen2: Path) -> None:
         runner=same,
     )
     assert item.exact
+
+
+def test_sglang_kt_predicts_with_upstream_0_5_9s_processors(qwen2: Path) -> None:
+    """sglang-kt's multimodal processors are upstream 0.5.9's: its predictions are 0.5.9's values,
+    defaults and exactness, labelled with the kt release and saying why."""
+    media = [Media("a.jpg", JPEG), Media("b.png", PNG)]
+    kw = {"model": qwen2, "runner": FakeRunner()}
+    kt = pytest_mmhash.predict(media, engine="sglang-kt", sglang_version="0.7.2", **kw)
+    up = pytest_mmhash.predict(media, sglang_version="0.5.9", **kw)
+    assert [(i.hash, i.pad_values, i.exact, i.hash_path, i.reasons[1:]) for i in kt] == [
+        (i.hash, i.pad_values, i.exact, i.hash_path, i.reasons) for i in up
+    ]
+    assert {(i.engine, i.sglang_version) for i in kt} == {("sglang-kt", "0.7.2")}
+    assert {(i.engine, i.sglang_version) for i in up} == {("sglang", "0.5.9")}
+    assert (
+        kt[0]
+        .reasons[0]
+        .startswith("sglang-kt 0.7.2 runs upstream sglang 0.5.9's multimodal processors")
+    )
+    assert kt[0].to_dict()["engine"] == "sglang-kt"
+    with pytest.raises(
+        RefusedHashesError, match="sglang-kt 0.7.2 handles requests as sglang 0.5.9"
+    ):
+        pytest_mmhash.predict(
+            [Media("a.png", PNG)],
+            mm_hashes=["ab"],
+            engine="sglang-kt",
+            sglang_version="0.7.2",
+            **kw,
+        )
+
+
+def test_sglang_omni_is_refused_in_one_line(qwen2: Path, tmp_path: Path, capsys) -> None:
+    from pytest_mmhash.cli import main
+    from pytest_mmhash.errors import BadArgumentError
+
+    with pytest.raises(BadArgumentError, match="sglang-omni 0.1.9 builds its items itself"):
+        pytest_mmhash.predict([Media("a.png", PNG)], model=qwen2, engine="sglang-omni")
+    (tmp_path / "a.png").write_bytes(PNG)
+    argv = ["predict", str(tmp_path / "a.png"), "--model", str(qwen2), "--engine", "sglang-omni"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmhash predict: error: sglang-omni 0.1.9 builds its items itself")
+    assert err.count("\n") == 1 and "mmhash omni-key-pad" in err

@@ -50,7 +50,7 @@ def fake_runner(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple]]:
             for r in requests
         ]
 
-    monkeypatch.setattr(predictor, "_real_runner", lambda release, asked: run)
+    monkeypatch.setattr(predictor, "_real_runner", lambda er: run)
     return calls
 
 
@@ -208,7 +208,7 @@ def test_a_failing_processor_is_one_line(files, monkeypatch, capsys) -> None:
     def broken(requests, *, model, deployment):
         raise RuntimeError("operator torchvision::nms does not exist\n  deep traceback")
 
-    monkeypatch.setattr(predictor, "_real_runner", lambda release, asked: broken)
+    monkeypatch.setattr(predictor, "_real_runner", lambda er: broken)
     code = main(["predict", str(files["a.png"]), "--model", str(files["qwen2"]), "--json"])
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1

@@ -146,3 +146,56 @@ def test_allow_newer(golden_dir: Path, capsys):
         "mmhash upgrade-report: warning: sglang 0.5.99 is newer than 0.5.23; "
         "assuming 0.5.23's hash schemes\n"
     )
+
+
+def test_fork_releases_by_release_key(golden_dir: Path, capsys):
+    """--from/--to name a fork release as a manifest does (ENGINE==V): sglang-kt runs upstream
+    0.5.9's schemes, so kt -> 0.5.9 changes nothing and kt -> 0.5.23 changes what 0.5.9 -> 0.5.23
+    does; sglang-omni has no CUDA path, so only CPU values are compared."""
+    assert U.upgrade_report(str(golden_dir), "0.5.9", from_version="sglang-kt==0.7.2") == []
+    kt = U.upgrade_report(str(golden_dir), "0.5.23", from_version="sglang-kt==v0.6.1")
+    up = U.upgrade_report(str(golden_dir), "0.5.23", from_version="0.5.9")
+    assert kt and [(c.entry_id, c.device, c.before, c.after, _kinds(c)) for c in kt] == [
+        (c.entry_id, c.device, c.before, c.after, _kinds(c)) for c in up
+    ]
+    assert {c.from_version for c in kt} == {"sglang-kt==0.6.1"}
+    argv = [str(golden_dir), "--from", "sglang-kt==0.7.2", "--to", "sglang-omni==0.1.9"]
+    assert U.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sglang-kt 0.7.2 -> sglang-omni 0.1.9: ")
+    assert " of 7 values change" in out.splitlines()[0] and "[cuda]" not in out
+    assert U.main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["from"], data["to"], data["values"]) == (
+        "sglang-kt==0.7.2",
+        "sglang-omni==0.1.9",
+        7,
+    )
+
+
+def test_a_fork_pin_is_the_default_start(tmp_path: Path):
+    (tmp_path / "features").mkdir()
+    torch.save(torch.arange(8, dtype=torch.bfloat16), tmp_path / "features/bf16.pt")
+    entries = [GS.make_entry(tmp_path, "bf16", "features/bf16.pt")]
+    GS.write_manifest(GS.new_manifest(tmp_path, "sglang-kt==0.7.2", entries))
+    changes = U.upgrade_report(str(tmp_path), "0.5.23")
+    assert {(c.entry_id, c.device, c.from_version) for c in changes} == {
+        ("bf16", "cpu", "sglang-kt==0.7.2"),
+        ("bf16", "cuda", "sglang-kt==0.7.2"),
+    }
+    assert _kinds(_by_key(changes)["bf16", "cpu"]) == {"feature-dependent", "pad-scheme"}
+
+
+@pytest.mark.parametrize(
+    "release,problem",
+    [
+        ("sglang-kt==0.5.9", "sglang-kt 0.5.9 is not a released version"),
+        ("sglang-kt==9.0", "--allow-newer"),
+        ("nope==1.0", "engine 'nope' is not one of sglang, sglang-kt, sglang-omni"),
+    ],
+)
+def test_bad_fork_release_is_one_line(golden_dir: Path, capsys, release, problem):
+    assert U.main([str(golden_dir), "--to", release]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmhash upgrade-report: error: ") and problem in err
+    assert err.count("\n") == 1

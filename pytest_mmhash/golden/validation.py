@@ -164,11 +164,10 @@ def _check_provenance(prov: Any, p: _Problems) -> None:
 
 def _same_release(text: str) -> str | None:
     """The release key ``text`` (e.g. ``0.5.23+cu128``, ``sglang-kt==0.7.2``) names, or None."""
-    from ..engines import release_key, resolve, split_key
+    from ..engines import resolve_key
 
     try:
-        engine, version = split_key(text)
-        return release_key(engine, resolve(engine, version).version)
+        return resolve_key(text)
     except MmhashError:
         return None
 

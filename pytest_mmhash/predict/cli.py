@@ -31,7 +31,15 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("media", nargs="*", metavar="MEDIA", help="path, file:// URL or data: URL")
     p.add_argument("--model", required=True, metavar="DIR", help="local model directory")
-    p.add_argument("--sglang-version", metavar="V", help="default: the installed sglang's")
+    p.add_argument(
+        "--sglang-version", metavar="V", help="the engine's release (default: the installed one)"
+    )
+    p.add_argument(
+        "--engine",
+        metavar="NAME",
+        help="sglang or sglang-kt (runs upstream 0.5.9's processors); default: the installed one. "
+        "sglang-omni is refused: it builds its items itself",
+    )
     p.add_argument(
         "--together", action="store_true", help="all MEDIA in one request (default: one each)"
     )
@@ -124,6 +132,7 @@ def _predict(args: argparse.Namespace) -> list[tuple[int, ItemPrediction]]:
         requests,
         model=args.model,
         sglang_version=args.sglang_version,
+        engine=args.engine,
         deployment=_deployment(args),
         transformers_version=args.transformers_version,
         revision=args.revision,
@@ -175,7 +184,8 @@ def _print(records: list[tuple[int, ItemPrediction]], as_json: bool) -> None:
         if n:
             print()
         print(f"{p.source or '(joint item of several media)'}  [request {request}, item {p.item}]")
-        print(f"  SGLang version: {p.sglang_version}    Method: {p.method}")
+        release = p.sglang_version if p.engine == "sglang" else f"{p.engine} {p.sglang_version}"
+        print(f"  SGLang version: {release}    Method: {p.method}")
         print(f"Hash value: {p.hash}")
         print(f"Hash hex: {p.hex}")
         print(f"Pad values: {list(p.pad_values)}")

@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import Any, Literal
 
 from .. import api
+from .. import engines as E
 from .. import versions as V
 from ..errors import BadArgumentError, MmhashError, first_line
 from . import deployment as D
@@ -33,7 +34,7 @@ Runner = Callable[..., Iterable[list[ProcessedItem]]]
 #: How many processed requests may wait for hashing while SGLang processes the next one.
 HASH_QUEUE = 2
 MediaLike = Media | str | os.PathLike[str]
-STACK = ("sglang", "transformers", "torch", "torchvision", "Pillow")
+STACK = ("sglang", "sglang-kt", "transformers", "torch", "torchvision", "Pillow")
 
 
 @dataclass(frozen=True)
@@ -54,19 +55,22 @@ def predict(
     transformers_version: str | None = None,
     revision: str | None = None,
     runner: Runner | None = None,
+    engine: str | None = None,
 ) -> list[ItemPrediction]:
     """The hash and pad values SGLang assigns to every item of one request with ``media``.
 
     ``model`` is a local model directory (``config.json``, processor configs, tokenizer; no
     weights). ``mm_hashes`` are the request's client-supplied hex hashes. ``transformers_version``
     and ``revision`` are the server's (default: the installed transformers, no revision); they
-    enter Qwen3-VL identities. ``runner`` replaces the real SGLang processor runner.
+    enter Qwen3-VL identities. ``runner`` replaces the real SGLang processor runner. ``engine``
+    is ``sglang`` or ``sglang-kt`` (default: the installed one); ``sglang_version`` is its release.
     """
     request = Request(tuple(_as_media(m) for m in media), _hashes(mm_hashes))
     return predict_requests(
         [request],
         model=model,
         sglang_version=sglang_version,
+        engine=engine,
         deployment=deployment,
         transformers_version=transformers_version,
         revision=revision,
@@ -83,10 +87,62 @@ def predict_requests(
     transformers_version: str | None = None,
     revision: str | None = None,
     runner: Runner | None = None,
+    engine: str | None = None,
 ) -> list[list[ItemPrediction]]:
     """:func:`predict` for many requests; SGLang's processor is built once for all of them."""
+    er = _engine_release(engine, sglang_version)
+    try:
+        predicted = _predict_upstream(
+            requests, model, er, deployment, transformers_version, revision, runner
+        )
+    except RefusedHashesError as e:
+        if er.engine == E.SGLANG:
+            raise
+        raise RefusedHashesError(
+            f"{er.engine} {er.version} handles requests as sglang {er.upstream.version}: {e}"
+        ) from None
+    if er.engine == E.SGLANG:
+        return predicted
+    return [[_as_fork(p, er) for p in items] for items in predicted]
+
+
+def _engine_release(engine: str | None, sglang_version: str | None) -> E.EngineRelease:
+    """The engine release to predict for; sglang-omni is refused (its items are not processor
+    features: see the message)."""
+    er = E.resolve(engine, sglang_version)
+    if er.engine == E.SGLANG_OMNI:
+        raise BadArgumentError(
+            f"sglang-omni {er.version} builds its items itself, not with sglang's multimodal "
+            f"processors (ASR: a hash of its decoded waveform; Qwen3-Omni, Ming-Omni, MiniCPM-o: "
+            f"a cache-key pad from its own decoded media), so predict does not apply: use mmhash "
+            f"--engine sglang-omni WAVEFORM.npy or mmhash omni-key-pad KEY"
+        )
+    return er
+
+
+def _as_fork(p: ItemPrediction, er: E.EngineRelease) -> ItemPrediction:
+    """A prediction made with the upstream release a fork runs, labelled with the fork's."""
+    why = (
+        f"{er.engine} {er.version} runs upstream sglang {er.upstream.version}'s multimodal "
+        f"processors, processor setup and item hashing (its processor files are "
+        f"{er.upstream.version}'s): predicted with sglang {er.upstream.version}'s processor layout "
+        f"and defaults"
+    )
+    return replace(p, engine=er.engine, sglang_version=er.version, reasons=(why, *p.reasons))
+
+
+def _predict_upstream(
+    requests: Sequence[Request],
+    model: str | os.PathLike[str],
+    er: E.EngineRelease,
+    deployment: Deployment | None,
+    transformers_version: str | None,
+    revision: str | None,
+    runner: Runner | None,
+) -> list[list[ItemPrediction]]:
+    """:func:`predict_requests` at the upstream release ``er`` runs."""
     model_dir = read_model_dir(model)
-    release = V.resolve(sglang_version)
+    release = er.upstream
     dep = D.resolve(deployment, release, model_dir)
     D.check_hashable(dep, release)
     out: list[list[ItemPrediction] | None] = []
@@ -106,9 +162,7 @@ def predict_requests(
             out.append(None)
             pending.append((index, request, notes))
     if pending:
-        processed = _run_processor(
-            [r.media for _, r, _ in pending], model_dir, release, dep, sglang_version, runner
-        )
+        processed = _run_processor([r.media for _, r, _ in pending], model_dir, er, dep, runner)
         stack = _stack()  # read once: metadata lookups cost more than hashing a small image
         # Request k is hashed on a worker thread while SGLang processes request k+1 (hashlib and
         # torch release the GIL); at most HASH_QUEUE requests' features wait, so memory stays
@@ -266,14 +320,13 @@ def _by_identity(
 def _run_processor(
     requests: list[tuple[Media, ...]],
     model: ModelDir,
-    release: V.Release,
+    er: E.EngineRelease,
     dep: Deployment,
-    sglang_version: str | None,
     runner: Runner | None,
 ) -> Generator[list[ProcessedItem], None, None]:
     """Each request's items as the runner gives them, one request at a time."""
     if runner is None:
-        runner = _real_runner(release, sglang_version)
+        runner = _real_runner(er)
     # the runner runs on the server's device when this machine has it, else on CPU
     here = replace(dep, preprocess_device=_ran_on(dep))
     try:
@@ -291,21 +344,23 @@ def _ran_on(dep: Deployment) -> Literal["cpu", "cuda"]:
     return "cuda" if dep.preprocess_device == "cuda" and _cuda_here() else "cpu"
 
 
-def _real_runner(release: V.Release, asked: str | None) -> Runner:
-    """The installed SGLang's processor runner, checked to be the release asked for."""
+def _real_runner(er: E.EngineRelease) -> Runner:
+    """The installed SGLang's processor runner, checked to be the engine release asked for
+    (sglang-kt's version comes from its distribution metadata: its ``sglang`` says 0.0.0.dev0)."""
     from ..oracle.shims import importable_sglang_version
 
-    installed = importable_sglang_version()
+    kt = er.engine == E.SGLANG_KT
+    installed = E.installed_version(E.SGLANG_KT) if kt else importable_sglang_version()
     if installed is None:
         raise UnsupportedModelError(
-            "the sglang-processor method runs the installed sglang's own processor, and sglang "
-            "is not installed (see requirements/README.md); Qwen3-VL image requests "
-            "(identity) and --mm-hashes need no sglang"
+            f"the sglang-processor method runs the installed {er.engine}'s own processor, and "
+            f"{er.engine} is not installed (see requirements/README.md); Qwen3-VL image requests "
+            f"(identity) and --mm-hashes need no sglang"
         )
-    if V.resolve(installed, allow_newer=True).version != release.version:
+    if E.resolve(er.engine, installed, allow_newer=True).version != er.version:
         raise UnsupportedModelError(
-            f"--sglang-version {asked} differs from the installed sglang {installed}: the "
-            f"sglang-processor method runs the installed release's processor"
+            f"--sglang-version {er.version} differs from the installed {er.engine} {installed}: "
+            f"the sglang-processor method runs the installed release's processor"
         )
     try:
         from .sglang_processor import run_processor  # type: ignore[import-not-found, unused-ignore]

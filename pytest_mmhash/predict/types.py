@@ -78,6 +78,7 @@ class ItemPrediction:
     source: str | None = None  # the media this item came from (None for a joint multi-image item)
     hash_path: str | None = None  # "cpu"/"cuda" for hashed features, None for given hashes
     stack: Mapping[str, str] = field(default_factory=dict)  # library versions that made the feature
+    engine: str = "sglang"  # the engine whose release sglang_version is (sglang-kt: a fork's)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
@@ -88,6 +89,7 @@ class ItemPrediction:
             "hash": self.hash,
             "hex": self.hex,
             "pad_values": list(self.pad_values),
+            "engine": self.engine,
             "sglang_version": self.sglang_version,
             "method": self.method,
             "exact": self.exact,
