@@ -90,7 +90,7 @@ def _named_note(
     if version:
         said = version if engine in (None, "sglang") else f"{engine} {version}"
     else:
-        said = f"{engine or 'the installed sglang'}'s installed release, else the newest"
+        said = f"the installed {engine or 'sglang'}'s, else the newest release"
     return (
         f"compared at {' '.join(named)}, {named_device or 'its own'} path, as the expected "
         f"value names them (this session's default release: {said})"
