@@ -346,6 +346,28 @@ def test_model_dir_errors(tmp_path: Path) -> None:
         pytest_mmhash.predict([Media("a.png", PNG)], model=tmp_path)
 
 
+def test_processor_files_either_layout(tmp_path: Path) -> None:
+    """transformers 5's save_pretrained nests the image processor in processor_config.json."""
+    from pytest_mmhash.predict.sglang_processor import check_model_dir
+
+    (tmp_path / "config.json").write_text('{"architectures": ["Qwen2VLForConditionalGeneration"]}')
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(ModelDirError, match="preprocessor_config.json: missing, and no processor"):
+        check_model_dir(tmp_path)
+    (tmp_path / "processor_config.json").write_text('{"processor_class": "Qwen2VLProcessor"}')
+    with pytest.raises(ModelDirError, match="with an 'image_processor'"):
+        check_model_dir(tmp_path)
+    (tmp_path / "processor_config.json").write_text('{"image_processor": {"patch_size": 14}}')
+    assert check_model_dir(tmp_path).processor_config == {"image_processor": {"patch_size": 14}}
+    (tmp_path / "processor_config.json").unlink()
+    (tmp_path / "preprocessor_config.json").write_text('{"patch_size": 14}')
+    assert check_model_dir(tmp_path).preprocessor_config == {"patch_size": 14}
+    (tmp_path / "tokenizer_config.json").unlink()
+    with pytest.raises(ModelDirError, match="tokenizer_config.json: missing"):
+        check_model_dir(tmp_path)
+
+
 # --- processor coverage and the cross-check against SGLang's own hash ------------------------
 
 

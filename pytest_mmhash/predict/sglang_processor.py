@@ -42,9 +42,18 @@ PROCESSOR_ENV = (
 def check_model_dir(path: Path) -> ModelDir:
     """The model directory, after checking it has what SGLang's processor loads (a tokenizer too)."""
     model = read_model_dir(path)
-    for name in ("preprocessor_config.json", "tokenizer_config.json"):
-        if not (model.path / name).is_file():
-            raise ModelDirError(f"{model.path / name}: missing (sglang's processor loads it)")
+    # transformers 5 writes the image processor's settings inside processor_config.json instead.
+    if model.preprocessor_config is None and "image_processor" not in (
+        model.processor_config or {}
+    ):
+        raise ModelDirError(
+            f"{model.path / 'preprocessor_config.json'}: missing, and no processor_config.json "
+            "with an 'image_processor' (sglang's processor loads one of them)"
+        )
+    if not (model.path / "tokenizer_config.json").is_file():
+        raise ModelDirError(
+            f"{model.path / 'tokenizer_config.json'}: missing (sglang's processor loads it)"
+        )
     if not any((model.path / n).is_file() for n in _TOKENIZER_FILES):
         raise ModelDirError(f"{model.path}: no tokenizer file ({', '.join(_TOKENIZER_FILES)})")
     return model
