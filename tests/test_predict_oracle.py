@@ -8,16 +8,19 @@ scikit-image ships and that no other test, golden entry or benchmark of this pro
 processor and scheduler assign to the same request (``SGLangProcessor`` with SGLang's own
 hashing), and every prediction must say it is exact. Runs where a real SGLang 0.5.2x is importable
 (``tools/install-sglang-processor.sh 0.5.23``). The model directories are ``golden/models``
-(ours) plus any listed in ``MMHASH_ORACLE_MODELS`` (``os.pathsep``-separated): Qwen2-VL or
-Qwen2.5-VL checkouts written by the model authors (config, processor and tokenizer files; no
-weights needed), which no package this project can install ships.
+(hand-written by ``tools/make_model_dirs.py``), Qwen2-VL and Qwen2.5-VL directories written at
+test time by the installed transformers' own ``save_pretrained`` from its classes' defaults
+(``tools/make_transformers_model_dirs.py``; the tokenizer is ours), plus any listed in
+``MMHASH_ORACLE_MODELS`` (``os.pathsep``-separated): checkouts written by the model authors
+(config, processor and tokenizer files; no weights needed), which no package this project can
+install ships.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from importlib.util import find_spec
+from importlib.util import find_spec, module_from_spec, spec_from_file_location
 from pathlib import Path
 
 import pytest
@@ -35,11 +38,14 @@ from pytest_mmhash.predict.types import Deployment, Media  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
-GOLDEN_MODELS = Path(__file__).resolve().parent.parent / "golden" / "models"
-MODELS = [GOLDEN_MODELS / "qwen2-vl", GOLDEN_MODELS / "qwen2.5-vl"] + [
-    Path(d) for d in os.environ.get("MMHASH_ORACLE_MODELS", "").split(os.pathsep) if d
-]
-IDS = [f"{m.parent.name}/{m.name}" for m in MODELS]
+ROOT = Path(__file__).resolve().parent.parent
+QWEN = ("qwen2-vl", "qwen2.5-vl")
+#: Parameter id -> directory; ``None``: written at test time by transformers (``model_dirs``).
+MODELS: dict[str, Path | None] = {
+    **{f"golden/{n}": ROOT / "golden" / "models" / n for n in QWEN},
+    **{f"transformers/{n}": None for n in QWEN},
+    **{d: Path(d) for d in os.environ.get("MMHASH_ORACLE_MODELS", "").split(os.pathsep) if d},
+}
 VERSION = importable_sglang_version() or ""
 if not VERSION.startswith("0.5.2"):
     pytest.skip(
@@ -63,6 +69,18 @@ def sglang() -> dict[tuple[Path, str], SGLangProcessor]:
         p.close()
 
 
+@pytest.fixture(scope="module")
+def model_dirs(sglang: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every model directory by parameter id, writing the transformers ones (after the shims)."""
+    tool = ROOT / "tools" / "make_transformers_model_dirs.py"
+    spec = spec_from_file_location("make_transformers_model_dirs", tool)
+    assert spec and spec.loader
+    mod = module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    written = mod.make_model_dirs(tmp_path_factory.mktemp("transformers-models"), list(QWEN))
+    return {k: v or written[k.split("/")[1]] for k, v in MODELS.items()}
+
+
 def _sglang_values(sglang: dict, model: Path, backend: str, photos: list[Path]) -> list[tuple]:
     key = (model, backend)
     if key not in sglang:
@@ -82,8 +100,11 @@ def _predict(capsys: pytest.CaptureFixture[str], model: Path, backend: str, *ext
 
 
 @pytest.mark.parametrize("backend", ["auto", "pil"])
-@pytest.mark.parametrize("model", MODELS, ids=IDS)
-def test_predict_per_file_equals_sglang(sglang: dict, capsys, model: Path, backend: str) -> None:
+@pytest.mark.parametrize("name", MODELS)
+def test_predict_per_file_equals_sglang(
+    sglang: dict, model_dirs: dict[str, Path], capsys, name: str, backend: str
+) -> None:
+    model = model_dirs[name]
     records = _predict(capsys, model, backend)
     assert [r["path"] for r in records] == [str(p) for p in PHOTOS]
     want = [_sglang_values(sglang, model, backend, [p])[0] for p in PHOTOS]
@@ -92,8 +113,11 @@ def test_predict_per_file_equals_sglang(sglang: dict, capsys, model: Path, backe
 
 
 @pytest.mark.parametrize("backend", ["auto", "pil"])
-@pytest.mark.parametrize("model", MODELS, ids=IDS)
-def test_predict_together_equals_sglang(sglang: dict, capsys, model: Path, backend: str) -> None:
+@pytest.mark.parametrize("name", MODELS)
+def test_predict_together_equals_sglang(
+    sglang: dict, model_dirs: dict[str, Path], capsys, name: str, backend: str
+) -> None:
+    model = model_dirs[name]
     records = _predict(capsys, model, backend, "--together")
     assert {r["request"] for r in records} == {0}
     want = _sglang_values(sglang, model, backend, PHOTOS)

@@ -64,12 +64,21 @@ def byte_symbols() -> list[str]:
     return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
 
 
-def write_tokenizer(out: Path, specials: list[str], template: str, **tokens: str) -> dict[str, int]:
-    """Write ``tokenizer.json`` + ``tokenizer_config.json``; return every special token's id."""
+def write_tokenizer(
+    out: Path,
+    specials: list[str],
+    template: str,
+    placed: dict[str, int] | None = None,
+    **tokens: str,
+) -> dict[str, int]:
+    """Write ``tokenizer.json`` + ``tokenizer_config.json``; return every special token's id.
+
+    Specials in ``placed`` keep the given ids (a config's own token ids); the rest follow id 256.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {s: i for i, s in enumerate(byte_symbols())}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok = Tokenizer(models.BPE(vocab={**vocab, **(placed or {})}, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens(specials)

@@ -24,7 +24,8 @@ STATUS: dict[str, tuple[str, str]] = {
         VERIFIED,
         "Qwen2-VL, Qwen2.5-VL: tests/test_processor_oracle.py (per file, joint, both backends), "
         "tests/test_predict_oracle.py (the `mmhash predict` command on photographs used nowhere "
-        "else); "
+        "else, on our hand-written model directories and on ones transformers' `save_pretrained` "
+        "writes from its defaults); "
         "Qwen3-VL(-MoE) image identity: tests/test_predict_identity.py; other architectures of "
         "this class not checked",
     ),
