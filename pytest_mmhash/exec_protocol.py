@@ -124,40 +124,35 @@ def feature_request(
     """The request object for one feature; its parts are written to ``store`` (once per content)."""
     kind, parts, layout = describe_feature(feature)
     path, offsets = store.put(raw for _, raw in parts)
-    req: dict[str, Any] = {
-        "v": PROTOCOL_VERSION,
-        "id": request_id,
-        "sglang_version": sglang_version,
-        "device": device,
-        "kind": kind,
-        "parts": [
+    req = _request(
+        request_id,
+        sglang_version,
+        device=device,
+        kind=kind,
+        parts=[
             {**meta, "path": path, "offset": off, "nbytes": raw.nbytes}
             for (meta, raw), off in zip(parts, offsets, strict=True)
         ],
-    }
+    )
     if layout is not None:
         req["layout"] = layout
     return req
 
 
+def _request(request_id: str, sglang_version: str, **fields: Any) -> dict[str, Any]:
+    """A request object: the fields every form carries, then the form's own."""
+    return {"v": PROTOCOL_VERSION, "id": request_id, "sglang_version": sglang_version, **fields}
+
+
 def mm_hash_request(request_id: str, sglang_version: str, mm_hash: str) -> dict[str, Any]:
     """A pad-only request: the item a caller's ``mm_hashes`` entry ``mm_hash`` makes."""
-    return {
-        "v": PROTOCOL_VERSION,
-        "id": request_id,
-        "sglang_version": sglang_version,
-        "mm_hash": mm_hash,
-    }
+    return _request(request_id, sglang_version, mm_hash=mm_hash)
 
 
 def preset_hash_request(request_id: str, sglang_version: str, h: int) -> dict[str, Any]:
-    """A pad-only request: the item whose hash is ``h`` before ``set_pad_value`` (any release)."""
-    return {
-        "v": PROTOCOL_VERSION,
-        "id": request_id,
-        "sglang_version": sglang_version,
-        "preset_hash": h,
-    }
+    """A pad-only request: the item whose hash is ``h`` before ``set_pad_value`` (every release but
+    0.4.6.post5, whose ``set_pad_value`` hashes the feature again)."""
+    return _request(request_id, sglang_version, preset_hash=h)
 
 
 def _is_int(x: Any) -> bool:

@@ -211,6 +211,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = export(args.dir, args.golden, args.sglang_version)
     except MmhashError as e:
         print(f"mmhash vectors: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     print(f"mmhash vectors: wrote {summary.total} vectors to {args.dir} ({summary.text()})")
     return 0
