@@ -34,7 +34,14 @@ def _skipped_everywhere(out: Path) -> dict:
     report = json.loads((out / "gpu-check.json").read_text())
     assert report["device"] is None
     assert {s["status"] for s in report["steps"].values()} == {"skipped"}
-    assert set(report["steps"]) == {"gpu_tests", "hypothesis", "throughput", "preprocessing"}
+    assert list(report["steps"]) == [
+        "gpu_tests",
+        "hypothesis",
+        "throughput",
+        "preprocessing",
+        "sglang_preprocessing",
+        "oracle_on_gpu",
+    ]
     return report
 
 
@@ -140,6 +147,22 @@ def test_summary_of_a_gpu_report(gpu_check):
                 ],
             },
             "preprocessing": {"status": "error", "error": "ImportError: no torchvision"},
+            "sglang_preprocessing": {
+                "status": "measured",
+                "sglang": "0.5.23",
+                "rows": [
+                    {
+                        "model": "qwen2-vl",
+                        "image": "rocket.jpg",
+                        "bitwise_equal": False,
+                        "max_abs_diff": 0.0292,
+                        "hash_differs": True,
+                        "predict_default_equals_sglang_cuda": True,
+                        "predict_default_exact": True,
+                    }
+                ],
+            },
+            "oracle_on_gpu": {"status": "not run", "reason": "not chosen"},
         },
     }
     text = gpu_check.summary(report)
@@ -147,6 +170,11 @@ def test_summary_of_a_gpu_report(gpu_check):
     assert "hypothesis gpu-tile-fmix32 vs SGLang 0.5.23: 200 examples, 0 mismatches" in text
     assert "own/SGLang 2.00x" in text
     assert "preprocessing: error: ImportError: no torchvision" in text
+    assert (
+        "sglang 0.5.23 qwen2-vl rocket.jpg: cuda==cpu False, max abs diff 0.0292, hash differs"
+        " True; predict (default deployment) == SGLang on cuda True, exact True"
+    ) in text
+    assert "oracle_on_gpu: not run: not chosen" in text
 
 
 def test_junit_counts(gpu_check, tmp_path):

@@ -13,7 +13,8 @@ test time by the installed transformers' own ``save_pretrained`` from its classe
 (``tools/make_transformers_model_dirs.py``; the tokenizer is ours), plus any listed in
 ``MMHASH_ORACLE_MODELS`` (``os.pathsep``-separated): checkouts written by the model authors
 (config, processor and tokenizer files; no weights needed), which no package this project can
-install ships.
+install ships. ``MMHASH_ORACLE_DEVICE=cuda`` runs both sides with ``--preprocess-device cuda`` on a
+CUDA device (``tools/gpu_check.py`` does, on a GPU machine).
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ if len(PHOTOS) < 2:
 
 
 @pytest.fixture(scope="module")
-def sglang() -> dict[tuple[Path, str], SGLangProcessor]:
-    """Real SGLang's processor with its own hashing, one per (model, backend)."""
+def sglang(oracle_device: str) -> dict[tuple[Path, str], SGLangProcessor]:
+    """Real SGLang's processor with its own hashing, one per (model, backend), all preprocessing
+    on ``oracle_device`` (filled by ``_sglang_values``)."""
     apply_processor_shims()
     made: dict[tuple[Path, str], SGLangProcessor] = {}
     yield made
@@ -81,18 +83,22 @@ def model_dirs(sglang: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return {k: v or written[k.split("/")[1]] for k, v in MODELS.items()}
 
 
-def _sglang_values(sglang: dict, model: Path, backend: str, photos: list[Path]) -> list[tuple]:
+def _sglang_values(
+    sglang: dict, device: str, model: Path, backend: str, photos: list[Path]
+) -> list[tuple]:
     key = (model, backend)
     if key not in sglang:
-        dep = Deployment(image_processor_backend=backend, preprocess_device="cpu")
+        dep = Deployment(image_processor_backend=backend, preprocess_device=device)
         sglang[key] = SGLangProcessor(model, dep)
     items = sglang[key].process([Media(str(p), p.read_bytes()) for p in photos])
     return [(it.sglang_hash, list(it.sglang_pad_values)) for it in items]
 
 
-def _predict(capsys: pytest.CaptureFixture[str], model: Path, backend: str, *extra: str) -> list:
+def _predict(
+    capsys: pytest.CaptureFixture[str], device: str, model: Path, backend: str, *extra: str
+) -> list:
     argv = ["predict", "--json", "--sglang-version", VERSION, "--model", str(model)]
-    argv += ["--preprocess-device", "cpu", "--image-processor-backend", backend, *extra]
+    argv += ["--preprocess-device", device, "--image-processor-backend", backend, *extra]
     code = main([*argv, *map(str, PHOTOS)])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -102,12 +108,12 @@ def _predict(capsys: pytest.CaptureFixture[str], model: Path, backend: str, *ext
 @pytest.mark.parametrize("backend", ["auto", "pil"])
 @pytest.mark.parametrize("name", MODELS)
 def test_predict_per_file_equals_sglang(
-    sglang: dict, model_dirs: dict[str, Path], capsys, name: str, backend: str
+    sglang: dict, oracle_device: str, model_dirs: dict[str, Path], capsys, name: str, backend: str
 ) -> None:
     model = model_dirs[name]
-    records = _predict(capsys, model, backend)
+    records = _predict(capsys, oracle_device, model, backend)
     assert [r["path"] for r in records] == [str(p) for p in PHOTOS]
-    want = [_sglang_values(sglang, model, backend, [p])[0] for p in PHOTOS]
+    want = [_sglang_values(sglang, oracle_device, model, backend, [p])[0] for p in PHOTOS]
     assert [(r["hash"], r["pad_values"]) for r in records] == want
     assert all(r["exact"] and r["method"] == "sglang-processor" for r in records)
 
@@ -115,12 +121,12 @@ def test_predict_per_file_equals_sglang(
 @pytest.mark.parametrize("backend", ["auto", "pil"])
 @pytest.mark.parametrize("name", MODELS)
 def test_predict_together_equals_sglang(
-    sglang: dict, model_dirs: dict[str, Path], capsys, name: str, backend: str
+    sglang: dict, oracle_device: str, model_dirs: dict[str, Path], capsys, name: str, backend: str
 ) -> None:
     model = model_dirs[name]
-    records = _predict(capsys, model, backend, "--together")
+    records = _predict(capsys, oracle_device, model, backend, "--together")
     assert {r["request"] for r in records} == {0}
-    want = _sglang_values(sglang, model, backend, PHOTOS)
+    want = _sglang_values(sglang, oracle_device, model, backend, PHOTOS)
     assert [(r["hash"], r["pad_values"]) for r in records] == want
     assert len(records) == len(PHOTOS)  # 0.5.2x: one item per image
     assert all(r["exact"] for r in records)

@@ -8,10 +8,13 @@ item's hash and pads; this engine must give the same values from the item's feat
 one joint item in 0.5.9 without ``SGLANG_ENABLE_MM_SPLITTING``).
 
 Runs only where the real sglang and its processor path are importable (``tools/install-sglang.sh``).
+Preprocessing runs on the CPU; ``MMHASH_ORACLE_DEVICE=cuda`` runs it on a CUDA device instead
+(``tools/gpu_check.py`` does, on a GPU machine).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -43,27 +46,31 @@ if len(PHOTOS) < 2:
     )
 
 
+#: ``processor(model, backend)``: SGLang's processor for a ``golden/models`` directory.
+GetProcessor = Callable[[str, str], SGLangProcessor]
+
+
 @pytest.fixture(scope="module")
-def processors() -> dict[tuple[str, str], SGLangProcessor]:
-    """One SGLang processor per (model, backend), built once for the module."""
+def processor(oracle_device: str) -> Iterator[GetProcessor]:
+    """SGLang's processor per (model, backend), each built once for the module, preprocessing on
+    ``oracle_device`` (the CPU, or a CUDA device under ``MMHASH_ORACLE_DEVICE=cuda``)."""
     apply_processor_shims()
     made: dict[tuple[str, str], SGLangProcessor] = {}
-    yield made
+
+    def get(model: str, backend: str) -> SGLangProcessor:
+        if (model, backend) not in made:
+            pil = backend == "pil"  # both flags: 0.5.9 has only --disable-fast-image-processor
+            dep = Deployment(
+                image_processor_backend=backend,
+                disable_fast_image_processor=pil,
+                preprocess_device=oracle_device,
+            )
+            made[model, backend] = SGLangProcessor(MODELS / model, dep)
+        return made[model, backend]
+
+    yield get
     for p in made.values():
         p.close()
-
-
-def _processor(processors: dict, model: str, backend: str) -> SGLangProcessor:
-    key = (model, backend)
-    if key not in processors:
-        pil = backend == "pil"  # both flags: 0.5.9 has only --disable-fast-image-processor
-        dep = Deployment(
-            image_processor_backend=backend,
-            disable_fast_image_processor=pil,
-            preprocess_device="cpu",
-        )
-        processors[key] = SGLangProcessor(MODELS / model, dep)
-    return processors[key]
 
 
 def _media(paths: list[Path]) -> list[Media]:
@@ -78,8 +85,8 @@ def _assert_engine_equals_sglang(proc: SGLangProcessor, items: list) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("model", FEATURE_HASHED)
-def test_per_file(processors: dict, model: str, backend: str) -> None:
-    proc = _processor(processors, model, backend)
+def test_per_file(processor: GetProcessor, model: str, backend: str) -> None:
+    proc = processor(model, backend)
     for photo in PHOTOS:
         items = proc.process(_media([photo]))
         assert len(items) == 1, photo.name
@@ -88,8 +95,8 @@ def test_per_file(processors: dict, model: str, backend: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("model", ["qwen2-vl", "qwen2.5-vl"])
-def test_joint_request(processors: dict, model: str, backend: str) -> None:
-    proc = _processor(processors, model, backend)
+def test_joint_request(processor: GetProcessor, model: str, backend: str) -> None:
+    proc = processor(model, backend)
     photos = PHOTOS[:3]
     items = proc.process(_media(photos))
     _assert_engine_equals_sglang(proc, items)
@@ -100,23 +107,23 @@ def test_joint_request(processors: dict, model: str, backend: str) -> None:
         assert len(items) == 1
 
 
-def test_backends_differ(processors: dict) -> None:
+def test_backends_differ(processor: GetProcessor) -> None:
     """torchvision and PIL preprocessing give different features, so both must be checked."""
     photo = PHOTOS[0]
-    auto = _processor(processors, "qwen2-vl", "auto").process(_media([photo]))[0]
-    pil = _processor(processors, "qwen2-vl", "pil").process(_media([photo]))[0]
+    auto = processor("qwen2-vl", "auto").process(_media([photo]))[0]
+    pil = processor("qwen2-vl", "pil").process(_media([photo]))[0]
     assert auto.sglang_hash != pil.sglang_hash
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_qwen3_vl_identity_equals_sglang(processors: dict, backend: str) -> None:
+def test_qwen3_vl_identity_equals_sglang(processor: GetProcessor, backend: str) -> None:
     """Qwen3-VL image requests (0.5.20+): ``predict``'s identity method, which needs no SGLang,
     equals the hash and pads real SGLang's processor + scheduler set."""
     from importlib.metadata import version
 
     from pytest_mmhash.predict import predict
 
-    proc = _processor(processors, "qwen3-vl", backend)
+    proc = processor("qwen3-vl", backend)
     if not proc.sglang_version.startswith("0.5.2"):
         pytest.skip(f"sglang {proc.sglang_version} hashes Qwen3-VL pixels, not an identity")
     dep = proc.deployment  # the same server flags SGLang ran with (they enter the fingerprint)

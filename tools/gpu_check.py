@@ -12,6 +12,13 @@ Run by ``tools/gpu-check.sh`` (which prepares the environment); on its own:
 4. Preprocessing on the GPU vs the CPU: the Qwen2-VL/Qwen2.5-VL fast image processor with
    ``device="cuda"`` vs ``"cpu"`` on the same images (bitwise equality, max abs diff, whether the
    SGLang 0.5.23 item hash differs), and nvJPEG decode vs Pillow for the JPEGs.
+5. Real SGLang's processor (the installed release) on the GPU vs the CPU, as a default deployment
+   runs it (nvJPEG for JPEGs, the fast processor on CUDA): per model and photograph, whether the
+   features are bitwise equal, their max abs diff, SGLang's own item hash on each device, and
+   whether ``predict`` with the release's default deployment on this machine equals the GPU value.
+6. The processor oracle tests (``tests/test_processor_oracle.py``, ``tests/test_predict_oracle.py``)
+   with ``MMHASH_ORACLE_DEVICE=cuda``: ``mmhash predict --preprocess-device cuda`` against real
+   SGLang's processor + scheduler, both preprocessing on this GPU.
 
 Results go to ``DIR/gpu-check.json`` and a short ``DIR/summary.txt``. Without a CUDA device every
 step is skipped, one line says so, and the exit status is 0.
@@ -35,7 +42,14 @@ from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-STEPS = ("gpu_tests", "hypothesis", "throughput", "preprocessing")
+STEPS = (
+    "gpu_tests",
+    "hypothesis",
+    "throughput",
+    "preprocessing",
+    "sglang_preprocessing",
+    "oracle_on_gpu",
+)
 # The release whose kernel each CUDA-path scheme is checked against, and where the kernel lives
 # inside that release's wheel (only torch and triton are imported by these files).
 SCHEME_KERNELS = {
@@ -109,13 +123,36 @@ def agree(sglang: int | str, own_gpu: int | str, emulation: int | str) -> bool:
 
 def step_gpu_tests(out: Path) -> dict[str, Any]:
     """Step 1: the suite's ``gpu``-marked tests, with CUDA required."""
-    junit = out / "gpu-tests.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu"]
-    cmd += ["--mmhash-require-gpu", f"--junitxml={junit}", str(REPO / "tests")]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
-    (out / "gpu-tests.log").write_text(proc.stdout + proc.stderr)
+    return run_pytest(out, "gpu-tests", ["-m", "gpu", "--mmhash-require-gpu", str(REPO / "tests")])
+
+
+def step_oracle_on_gpu(out: Path) -> dict[str, Any]:
+    """Step 6: the processor oracle tests with every processor preprocessing on this GPU."""
+    tests = [
+        str(REPO / "tests" / t) for t in ("test_processor_oracle.py", "test_predict_oracle.py")
+    ]
+    return run_pytest(out, "oracle-on-gpu", tests, {"MMHASH_ORACLE_DEVICE": "cuda"})
+
+
+def run_pytest(
+    out: Path, name: str, args: list[str], env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """pytest in a child process, its log and JUnit report in ``out``; passed only when it exits 0
+    having run at least one test (a run that skipped everything proves nothing)."""
+    junit = out / f"{name}.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    proc = subprocess.run(
+        [*cmd, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    (out / f"{name}.log").write_text(proc.stdout + proc.stderr)
     counts = junit_counts(junit)
-    ok = proc.returncode == 0 and counts.get("tests", 0) > 0
+    ran = counts.get("tests", 0) - counts.get("skipped", 0)
+    ok = proc.returncode == 0 and ran > 0
     return {"status": "passed" if ok else "failed", "exit": proc.returncode, **counts}
 
 
@@ -341,6 +378,61 @@ def nvjpeg_vs_pillow(path: Path, pillow_rgb: Any) -> dict[str, Any]:
     }
 
 
+def step_sglang_preprocessing() -> dict[str, Any]:
+    """Step 5: the installed SGLang's own processor on cuda vs cpu, as a default deployment runs
+    it, per Qwen model and photograph; and ``predict``'s default deployment on this machine."""
+    if importlib.util.find_spec("sglang") is None:
+        return {"status": "skipped", "reason": "sglang is not importable"}
+    import torch
+
+    from pytest_mmhash.oracle.photos import FRESH, package_photos
+    from pytest_mmhash.oracle.shims import apply_processor_shims
+    from pytest_mmhash.predict import predict
+    from pytest_mmhash.predict.sglang_processor import SGLangProcessor
+    from pytest_mmhash.predict.types import Deployment, Media
+
+    apply_processor_shims()
+    photos = [path for _, _, path in package_photos() + package_photos(FRESH)]
+    rows = []
+    for model in ("qwen2-vl", "qwen2.5-vl"):
+        model_dir = REPO / "golden" / "models" / model
+        on = {
+            dev: SGLangProcessor(model_dir, Deployment(preprocess_device=dev))
+            for dev in ("cpu", "cuda")
+        }
+        for photo in photos:
+            media = [Media(photo.name, photo.read_bytes(), "image")]
+            cpu, cuda = (on[dev].process(media)[0] for dev in ("cpu", "cuda"))
+            a, b = (torch.as_tensor(it.feature).cpu() for it in (cpu, cuda))
+            (default,) = predict(media, model=model_dir, sglang_version=on["cuda"].sglang_version)
+            rows.append(
+                {
+                    "model": model,
+                    "image": photo.name,
+                    "shape": list(a.shape),
+                    "dtype": str(a.dtype),
+                    "bitwise_equal": a.shape == b.shape and bool(torch.equal(a, b)),
+                    "max_abs_diff": float((a.double() - b.double()).abs().max())
+                    if a.shape == b.shape
+                    else None,
+                    "sglang_hash_cpu": cpu.sglang_hash,
+                    "sglang_hash_cuda": cuda.sglang_hash,
+                    "hash_differs": cpu.sglang_hash != cuda.sglang_hash,
+                    "predict_default_hash": default.hash,
+                    "predict_default_exact": default.exact,
+                    "predict_default_equals_sglang_cuda": default.hash == cuda.sglang_hash,
+                }
+            )
+        for proc in on.values():
+            proc.close()
+    ok = all(r["predict_default_equals_sglang_cuda"] and r["predict_default_exact"] for r in rows)
+    return {
+        "status": "measured" if ok and rows else "failed",
+        "sglang": on["cuda"].sglang_version if rows else None,
+        "rows": rows,
+    }
+
+
 # ------------------------------------------------------------------------------------ driver
 
 
@@ -358,6 +450,14 @@ def run_step(name: str, fn: Callable[[], dict[str, Any]], budget_s: float) -> di
     return result
 
 
+def pytest_line(label: str, t: dict[str, Any]) -> str:
+    """One summary line for a pytest step's counts."""
+    return (
+        f"{label}: {t['status']} ({t['tests']} tests, {t.get('failures', 0)} failed,"
+        f" {t.get('errors', 0)} errors, {t.get('skipped', 0)} skipped)"
+    )
+
+
 def summary(report: dict[str, Any]) -> str:
     """A few readable lines of the report."""
     if report["device"] is None:
@@ -366,11 +466,8 @@ def summary(report: dict[str, Any]) -> str:
     lines = [
         f"gpu-check on {report['device']} (torch {report.get('torch')}, triton {report.get('triton')})"
     ]
-    t = s["gpu_tests"]
-    lines.append(
-        f"gpu tests: {t['status']} ({t.get('tests', 0)} tests, {t.get('failures', 0)} failed,"
-        f" {t.get('errors', 0)} errors, {t.get('skipped', 0)} skipped)"
-    )
+    if "tests" in s["gpu_tests"]:
+        lines.append(pytest_line("gpu tests", s["gpu_tests"]))
     for scheme, r in s["hypothesis"].get("schemes", {}).items():
         if "not_run" in r:
             lines.append(
@@ -399,16 +496,43 @@ def summary(report: dict[str, Any]) -> str:
             f"preprocess {r['image']}: cuda==cpu {r['bitwise_equal']}, max abs diff"
             f" {r['max_abs_diff']:.4g}, hash differs {r['hash_differs']}{nv_text}"
         )
+    for r in s["sglang_preprocessing"].get("rows", []):
+        diff = (
+            "shape differs"
+            if r["max_abs_diff"] is None
+            else f"max abs diff {r['max_abs_diff']:.4g}"
+        )
+        lines.append(
+            f"sglang {s['sglang_preprocessing'].get('sglang')} {r['model']} {r['image']}:"
+            f" cuda==cpu {r['bitwise_equal']}, {diff}, hash differs {r['hash_differs']};"
+            f" predict (default deployment) == SGLang on cuda"
+            f" {r['predict_default_equals_sglang_cuda']}, exact {r['predict_default_exact']}"
+        )
+    if "tests" in s["oracle_on_gpu"]:
+        lines.append(pytest_line("oracle on gpu", s["oracle_on_gpu"]))
     for name in STEPS:
-        if s[name]["status"] in ("error", "skipped"):
+        if s[name]["status"] in ("error", "skipped", "not run"):
             lines.append(
                 f"{name}: {s[name]['status']}: {s[name].get('error') or s[name].get('reason')}"
             )
     return "\n".join(lines) + "\n"
 
 
+#: Each step's time budget in seconds (printed with its wall time; the whole run is capped by
+#: tools/gpu-check.sh at 470 s).
+BUDGETS = {
+    "gpu_tests": 90,
+    "hypothesis": 120,
+    "throughput": 60,
+    "preprocessing": 30,
+    "sglang_preprocessing": 60,
+    "oracle_on_gpu": 100,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run every step (or skip all without CUDA); write the JSON report and the summary."""
+    """Run the chosen steps (or skip all without CUDA); write the JSON report and the summary
+    after each step, so a run stopped at its time limit still leaves what it measured."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("gpu-check-out"), help="report folder")
     parser.add_argument(
@@ -419,37 +543,48 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--examples", type=int, default=200, help="Hypothesis examples per scheme")
     parser.add_argument("--sizes-mib", type=int, nargs="+", default=[16, 1024])
+    parser.add_argument(
+        "--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps to run, in order"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     device, why_not = cuda_device()
     if device is None:
         report = skipped_report(why_not)
-    else:
-        import torch
-        import triton
+        write_report(args.out, report)
+        print(summary(report), end="")
+        return 0
+    import torch
+    import triton
 
-        report = {
-            "device": device,
-            "torch": torch.__version__,
-            "triton": triton.__version__,
-            "python": platform.python_version(),
-            "kernel_sources": kernel_sources(args.kernels),
-            "steps": {},
-        }
-        report["steps"]["gpu_tests"] = run_step("gpu_tests", lambda: step_gpu_tests(args.out), 150)
-        report["steps"]["hypothesis"] = run_step(
-            "hypothesis", lambda: step_hypothesis(args.kernels, args.examples), 150
-        )
-        report["steps"]["throughput"] = run_step(
-            "throughput", lambda: step_throughput(args.kernels, tuple(args.sizes_mib)), 90
-        )
-        report["steps"]["preprocessing"] = run_step("preprocessing", step_preprocessing, 60)
-    text = summary(report)
-    (args.out / "gpu-check.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "summary.txt").write_text(text)
-    print(text, end="")
+    report = {
+        "device": device,
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "python": platform.python_version(),
+        "kernel_sources": kernel_sources(args.kernels),
+        "steps": {name: {"status": "not run", "reason": "not chosen"} for name in STEPS},
+    }
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
+        "gpu_tests": lambda: step_gpu_tests(args.out),
+        "hypothesis": lambda: step_hypothesis(args.kernels, args.examples),
+        "throughput": lambda: step_throughput(args.kernels, tuple(args.sizes_mib)),
+        "preprocessing": step_preprocessing,
+        "sglang_preprocessing": step_sglang_preprocessing,
+        "oracle_on_gpu": lambda: step_oracle_on_gpu(args.out),
+    }
+    for name in args.steps:
+        report["steps"][name] = run_step(name, runs[name], BUDGETS[name])
+        write_report(args.out, report)
+    print(summary(report), end="")
     failed = [n for n, s in report["steps"].items() if s["status"] in ("failed", "error")]
     return 1 if failed else 0
+
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    """``gpu-check.json`` and ``summary.txt`` as they stand."""
+    (out / "gpu-check.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "summary.txt").write_text(summary(report))
 
 
 if __name__ == "__main__":
