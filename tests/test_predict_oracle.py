@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from importlib.util import find_spec, module_from_spec, spec_from_file_location
 from pathlib import Path
 
@@ -130,3 +132,26 @@ def test_predict_together_equals_sglang(
     assert [(r["hash"], r["pad_values"]) for r in records] == want
     assert len(records) == len(PHOTOS)  # 0.5.2x: one item per image
     assert all(r["exact"] for r in records)
+
+
+def test_the_command_in_a_fresh_process_equals_sglang(
+    sglang: dict, oracle_device: str, model_dirs: dict[str, Path]
+) -> None:
+    """``mmhash predict`` as a user runs it, in a process where nothing was applied first: it
+    applies itself only the shims this machine lacks, names them under ``stack``, and equals
+    SGLang (before, on CPU torch with PyPI's torchvision, it failed: torchvision::nms)."""
+    from pytest_mmhash.oracle.shims import PROCESSOR_SHIMS
+
+    model = model_dirs["golden/qwen2-vl"]
+    argv = [sys.executable, "-m", "pytest_mmhash.cli", "predict", "--json"]
+    argv += ["--sglang-version", VERSION, "--model", str(model), "--preprocess-device"]
+    proc = subprocess.run(
+        [*argv, oracle_device, str(PHOTOS[0])], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    (record,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert (record["hash"], record["pad_values"]) == _sglang_values(
+        sglang, oracle_device, model, "auto", PHOTOS[:1]
+    )[0]
+    named = record["stack"].get("shims", "")
+    assert all(part in PROCESSOR_SHIMS.values() for part in named.split("; ") if part)

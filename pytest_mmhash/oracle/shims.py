@@ -223,12 +223,73 @@ def apply_shims(sgl_kernel: bool | None = None, vllm: bool | None = None) -> lis
     return sorted(_applied)
 
 
+def _decord_shim() -> None:
+    """A ``decord`` placeholder (0.5.9's video utilities import it at module level)."""
+    if not any(isinstance(f, _AnyFinder) and "decord" in f.roots for f in sys.meta_path):
+        sys.meta_path.insert(0, _AnyFinder(("decord",)))
+    _applied.add("decord")
+
+
 def apply_processor_shims() -> list[str]:
     """Shims for running SGLang's multimodal processor path on CPU torch (spec §10): (1), (3),
     (2) for every release (0.5.23's tokenizer manager imports ``sgl_kernel`` through its KV-cache
     code) and a ``decord`` placeholder (0.5.9's video utilities import it at module level)."""
     applied = apply_shims(sgl_kernel=True, vllm=False)
-    if not any(isinstance(f, _AnyFinder) and "decord" in f.roots for f in sys.meta_path):
-        sys.meta_path.insert(0, _AnyFinder(("decord",)))
-    _applied.add("decord")
+    _decord_shim()
     return sorted({*applied, "decord"})
+
+
+#: What each processor shim stands in for, as the output of ``mmhash predict`` names it.
+PROCESSOR_SHIMS = {
+    "sgl_kernel": "sgl_kernel stub (not installed)",
+    "decord": "decord placeholder (not installed)",
+    "torchvision": "torchvision fake-op tolerance (its C ops do not load on this torch)",
+}
+
+
+def missing_processor_shims() -> list[str]:
+    """The processor shims this machine needs, each for something it lacks: ``sgl_kernel`` or
+    ``decord`` not installed, or torchvision's C ops library not loading on this torch (PyPI's
+    CUDA torchvision beside a CPU torch). A machine set up like the server needs none."""
+    missing = [name for name in ("sgl_kernel", "decord") if importlib.util.find_spec(name) is None]
+    if not _torchvision_ops_load():
+        missing.append("torchvision")
+    return missing
+
+
+def _torchvision_ops_load() -> bool:
+    """Whether torchvision's C ops library loads on the installed torch (True without torchvision,
+    or with an install that has no such library: nothing to tolerate then)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return True
+    libs = [
+        os.path.join(root, name)
+        for root in spec.submodule_search_locations
+        for name in os.listdir(root)
+        if name.startswith("_C.") and name.endswith((".so", ".pyd"))
+    ]
+    if not libs:
+        return True
+    import torch
+
+    try:
+        torch.ops.load_library(libs[0])
+    except OSError:
+        return False
+    return True
+
+
+def apply_missing_processor_shims() -> list[str]:
+    """Apply only the shims :func:`missing_processor_shims` names (``mmhash predict`` does, before
+    SGLang's processor runs); the names of those applied, none on a machine set up like the server."""
+    missing = missing_processor_shims()
+    if "sgl_kernel" in missing:
+        _sgl_kernel_shim()
+        _applied.add("sgl_kernel")
+    if "decord" in missing:
+        _decord_shim()
+    if "torchvision" in missing:
+        _torchvision_shim()
+        _applied.add("torchvision")
+    return missing

@@ -136,6 +136,7 @@ def _predict(args: argparse.Namespace) -> list[tuple[int, ItemPrediction]]:
         deployment=_deployment(args),
         transformers_version=args.transformers_version,
         revision=args.revision,
+        shims=True,
     )
     return [(r, p) for r, items in enumerate(out) for p in items]
 

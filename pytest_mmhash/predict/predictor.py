@@ -56,6 +56,7 @@ def predict(
     revision: str | None = None,
     runner: Runner | None = None,
     engine: str | None = None,
+    shims: bool = False,
 ) -> list[ItemPrediction]:
     """The hash and pad values SGLang assigns to every item of one request with ``media``.
 
@@ -64,6 +65,9 @@ def predict(
     and ``revision`` are the server's (default: the installed transformers, no revision); they
     enter Qwen3-VL identities. ``runner`` replaces the real SGLang processor runner. ``engine``
     is ``sglang`` or ``sglang-kt`` (default: the installed one); ``sglang_version`` is its release.
+    ``shims`` applies, before SGLang's processor is imported, the shims for what this machine
+    lacks (``sgl_kernel`` or ``decord`` not installed, torchvision's C ops not loading on this
+    torch; spec §10); ``mmhash predict`` does, and each prediction's ``stack`` names them.
     """
     request = Request(tuple(_as_media(m) for m in media), _hashes(mm_hashes))
     return predict_requests(
@@ -75,6 +79,7 @@ def predict(
         transformers_version=transformers_version,
         revision=revision,
         runner=runner,
+        shims=shims,
     )[0]
 
 
@@ -88,12 +93,13 @@ def predict_requests(
     revision: str | None = None,
     runner: Runner | None = None,
     engine: str | None = None,
+    shims: bool = False,
 ) -> list[list[ItemPrediction]]:
     """:func:`predict` for many requests; SGLang's processor is built once for all of them."""
     er = _engine_release(engine, sglang_version)
     try:
         predicted = _predict_upstream(
-            requests, model, er, deployment, transformers_version, revision, runner
+            requests, model, er, deployment, transformers_version, revision, runner, shims
         )
     except RefusedHashesError as e:
         if er.engine == E.SGLANG:
@@ -139,6 +145,7 @@ def _predict_upstream(
     transformers_version: str | None,
     revision: str | None,
     runner: Runner | None,
+    shims: bool,
 ) -> list[list[ItemPrediction]]:
     """:func:`predict_requests` at the upstream release ``er`` runs."""
     model_dir = read_model_dir(model)
@@ -162,8 +169,10 @@ def _predict_upstream(
             out.append(None)
             pending.append((index, request, notes))
     if pending:
+        applied = _apply_shims() if shims and runner is None else {}
         processed = _run_processor([r.media for _, r, _ in pending], model_dir, er, dep, runner)
-        stack = _stack()  # read once: metadata lookups cost more than hashing a small image
+        # read once: metadata lookups cost more than hashing a small image
+        stack = {**_stack(), **applied}
         # Request k is hashed on a worker thread while SGLang processes request k+1 (hashlib and
         # torch release the GIL); at most HASH_QUEUE requests' features wait, so memory stays
         # bounded however many requests there are.
@@ -556,6 +565,14 @@ def _cuda_here() -> bool:
     if _installed("torch") is None:
         return False
     return bool(_torch().cuda.is_available())
+
+
+def _apply_shims() -> dict[str, str]:
+    """Apply the processor shims this machine needs; a ``stack`` entry naming them, if any."""
+    from ..oracle.shims import PROCESSOR_SHIMS, apply_missing_processor_shims
+
+    applied = apply_missing_processor_shims()
+    return {"shims": "; ".join(PROCESSOR_SHIMS[n] for n in applied)} if applied else {}
 
 
 def _installed(name: str) -> str | None:
