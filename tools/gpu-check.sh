@@ -36,59 +36,33 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# extract_kernels: each release's two kernel source files, from its wheel, into $WORK/src/VERSION.
+PREP="$REPO/tools/gpu_check_prepare.py"
+
+# extract_kernels: each release's kernel sources, from its wheel, into $WORK/src/VERSION.
 extract_kernels() {
   local tmp
   tmp=$(mktemp -d)
   for v in "${KERNEL_RELEASES[@]}"; do
     "$PY" -m pip download -q --no-deps --only-binary=:all: "sglang==$v" -d "$tmp"
-    "$PY" - "$tmp" "$v" "$WORK/src/$v" <<'PY'
-import sys, zipfile
-from pathlib import Path
-wheels, version, dest = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-wheel = next(wheels.glob(f"sglang-{version}-*.whl"))
-with zipfile.ZipFile(wheel) as zf:
-    for name in zf.namelist():
-        if name.endswith(("layers/multimodal.py", "ops/memory/gpu_tensor_hash.py")):
-            zf.extract(name, dest)
-PY
+    "$PY" "$PREP" kernels "$(compgen -G "$tmp/sglang-$v-*.whl" | head -n1)" "$WORK/src/$v"
   done
   rm -rf "$tmp"
 }
 
-# fetch_processor_wheels: $SGLANG_VENV's packages, less the GPU stack and what the target has.
+# fetch_processor_wheels: $SGLANG_VENV's packages as wheels for the GPU machine's Python, less the
+# GPU stack and what the target has; the sglang wheel slimmed (gpu_check_prepare.py says why).
 fetch_processor_wheels() {
   local has=${GPU_CHECK_TARGET_HAS:-/dev/null} pyver=${GPU_CHECK_PYTHON_VERSION:-3.12} plat=()
   for p in manylinux_2_17 manylinux_2_24 manylinux_2_27 manylinux_2_28 manylinux_2_31 manylinux_2_34; do
     plat+=(--platform "${p}_x86_64")
   done
   mkdir -p "$WHEELS"
-  "$SGLANG_VENV/bin/python" -m pip freeze --exclude-editable |
-    grep -viE '^(torch|torchvision|triton|numpy|pillow|nvidia-[a-z0-9-]+|pytest-mmhash)==' |
+  "$SGLANG_VENV/bin/python" -m pip freeze --exclude-editable | "$PY" "$PREP" select "$has" |
     while IFS= read -r req; do
-      name=${req%%==*}
-      if grep -qixF -- "$name" "$has" || grep -qixF -- "${name//_/-}" "$has"; then continue; fi
       "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "$pyver" \
         --implementation cp "${plat[@]}" --platform any -d "$WHEELS" "$req"
     done
-  slim_sglang_wheel
-}
-
-# slim_sglang_wheel: the sglang wheel without its HTTP-server, benchmark and gRPC Rust extensions
-# (17 MB zipped), which the processor path never imports, so that the wheels fit a 64 MiB transfer.
-slim_sglang_wheel() {
-  "$PY" - "$WHEELS" <<'PY'
-import re, sys, zipfile
-from pathlib import Path
-for wheel in Path(sys.argv[1]).glob("sglang-*.whl"):
-    drop = re.compile(r"sglang/srt/rust_extensions/_(server|bench|grpc)\.[^/]*\.so$")
-    slim = wheel.with_suffix(".slim")
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(slim, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            if not drop.search(info.filename):
-                dst.writestr(info, src.read(info))
-    slim.replace(wheel)
-PY
+  for w in "$WHEELS"/sglang-*.whl; do if [ -e "$w" ]; then "$PY" "$PREP" slim "$w"; fi; done
 }
 
 if [ "$PREPARE_ONLY" = 1 ]; then
