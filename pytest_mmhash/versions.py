@@ -7,6 +7,7 @@ into an :class:`Era`.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -239,7 +240,16 @@ def resolve(version: str | None, *, allow_newer: bool = False) -> Release:
 
 
 def installed_sglang_version() -> str | None:
-    """The installed sglang distribution's version, read from its metadata without importing it."""
+    """The installed sglang distribution's version, read from its metadata without importing it.
+
+    Remembered per ``sys.path``: the lookup scans every path entry (1-6 ms), and every hash with
+    the default release asks.
+    """
+    return _installed_sglang(tuple(sys.path))
+
+
+@lru_cache(maxsize=8)
+def _installed_sglang(path: tuple[str, ...]) -> str | None:
     from importlib import metadata
 
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from pytest_mmhash import UnknownVersionError, UnreproducibleHashError, hash_feature
@@ -87,6 +89,19 @@ def test_default_version_is_installed_or_newest(monkeypatch):
     assert hash_feature(b"x").sglang_version == V.NEWEST
     monkeypatch.setattr(V, "installed_sglang_version", lambda: "0.5.9")
     assert hash_feature(b"x").sglang_version == "0.5.9"
+
+
+def test_installed_version_is_read_once_per_sys_path(monkeypatch, tmp_path):
+    """Every default-release hash asks; the metadata scan (1-6 ms) runs once per ``sys.path``."""
+    from importlib import metadata
+
+    calls = []
+    monkeypatch.setattr(metadata, "version", lambda name: calls.append(name) or "0.5.9")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])  # a path no lookup has seen
+    assert [hash_feature(b"x").sglang_version for _ in range(3)] == ["0.5.9"] * 3
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path / "other")])
+    assert hash_feature(b"x").sglang_version == "0.5.9"
+    assert calls == ["sglang", "sglang"]
 
 
 @pytest.mark.parametrize("version", ["0.4.0", "0.4.4.post3", "0.4.4.post4", "0.4.5"])
