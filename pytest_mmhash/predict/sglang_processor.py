@@ -180,12 +180,11 @@ class SGLangProcessor:
         self._mm = self._get_mm_processor(
             lambda: get_mm_processor(mc.hf_config, sa, hf_processor, mode, model_config=mc)
         )
-        requires = getattr(mc, "requires_mm_token_modalities", False)
-        self._to_items = lambda out: (
-            MultimodalInputs.from_processor_output(
-                out, requires_mm_token_modalities=requires
-            ).mm_items
-        )
+        # 0.5.21+ take the model's modality requirement; 0.5.20 has no such argument.
+        kw: dict[str, Any] = {}
+        if hasattr(mc, "requires_mm_token_modalities"):
+            kw["requires_mm_token_modalities"] = mc.requires_mm_token_modalities
+        self._to_items = lambda out: MultimodalInputs.from_processor_output(out, **kw).mm_items
 
     def _build_global_args(self) -> None:
         """0.5.9 layout: global server args and ``_get_processor_wrapper(server_args)``."""
