@@ -7,6 +7,7 @@ command; here only what needs no download is checked.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -42,6 +43,46 @@ def test_wrapper_runs_the_packaged_installer() -> None:
     assert r.returncode == 1
     assert "no venv recipe known to run sglang 0.5.15" in r.stderr
     assert "0.5.23" in r.stderr  # it listed the recipes it found next to itself
+
+
+FAKE_PIP = """#!{python}
+import os, sys, zipfile
+args = sys.argv[1:]
+with open(os.environ["PIP_LOG"], "a") as log:
+    log.write(" ".join(args) + "\\n")
+if args[0] == "download":  # the wheel: only its sglang/ directory matters
+    spec, dest = args[args.index("--no-deps") + 1], args[args.index("-d") + 1]
+    version = spec.split("==")[1]
+    with zipfile.ZipFile(f"{{dest}}/sglang-{{version}}-py3-none-any.whl", "w") as z:
+        z.writestr("sglang/version.py", f"__version__ = '{{version}}'\\n")
+if "--target" in args:
+    target, req = args[args.index("--target") + 1], args[args.index("--target") + 2]
+    os.makedirs(f"{{target}}/{{req.replace('==', '-')}}.dist-info")
+"""
+
+
+def test_0_5_20_runs_in_the_0_5_23_venv_with_xgrammar_beside_its_source(tmp_path: Path) -> None:
+    """0.5.20 is hosted by the 0.5.23 recipe; the xgrammar its server_args imports (the version it
+    declares) goes next to its source only, once. pip is a stand-in that logs its calls."""
+    venv = tmp_path / "v"
+    (venv / "bin").mkdir(parents=True)
+    (venv / ".sglang-recipe").write_text("0.5.23\n")
+    (venv / "bin/python").symlink_to(sys.executable)
+    (venv / "bin/pip").write_text(FAKE_PIP.format(python=sys.executable))
+    (venv / "bin/pip").chmod(0o755)
+    log = tmp_path / "pip.log"
+    run = ["bash", str(I.INSTALLER), "0.5.20", str(venv)]
+    for _ in range(2):
+        r = subprocess.run(
+            run, capture_output=True, text=True, env={**os.environ, "PIP_LOG": str(log)}
+        )
+        assert r.returncode == 0, r.stderr
+    src = venv / "sglang-src/0.5.20"
+    calls = log.read_text().splitlines()
+    (xgrammar,) = [c for c in calls if "xgrammar" in c]  # the second run finds it there
+    assert xgrammar.startswith(f"install -q --no-deps --target {src} xgrammar==0.2.1 -c ")
+    assert (src / "sglang/version.py").is_file() and (src / "xgrammar-0.2.1.dist-info").is_dir()
+    assert f'export PYTHONPATH="{src}' in (src / "sglang-env.sh").read_text()
 
 
 def test_record_command_for_a_recipe_release(tmp_path: Path) -> None:

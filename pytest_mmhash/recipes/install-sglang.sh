@@ -31,9 +31,19 @@ host_recipe() {
   if ver_le 0.4.9.post4 "$v" && ver_le "$v" 0.4.10.post2; then echo 0.4.10
   elif [ "$v" = 0.4.6.post5 ]; then echo 0.4.6.post5   # stretch recipe: Triton 3.2.0 + numpy<2
   elif ver_le 0.5.1 "$v" && ver_le "$v" 0.5.5; then echo 0.5.5
-  # 0.5.12-0.5.19 clash with transformers 5.24, 0.5.20 needs xgrammar (docs/spec.md §8.5): refused.
-  elif { ver_le 0.5.6 "$v" && ver_le "$v" 0.5.11.post99; } || { ver_le 0.5.21 "$v" && ver_le "$v" 0.5.23; }; then echo 0.5.23
+  # 0.5.12-0.5.19 clash with transformers 5.24 (docs/spec.md §8.5): refused.
+  elif { ver_le 0.5.6 "$v" && ver_le "$v" 0.5.11.post99; } || { ver_le 0.5.20 "$v" && ver_le "$v" 0.5.23; }; then echo 0.5.23
   fi
+}
+
+# src_extras V: what hosted release V imports that its host venv lacks, installed --no-deps beside
+# its source (VENV/sglang-src/V), so only V's PYTHONPATH sees it. 0.5.20's server_args imports
+# function_call_parser, whose detectors import xgrammar (0.5.21+ load them lazily); 0.2.1 is the
+# version 0.5.20 declares.
+src_extras() {
+  case $1 in
+    0.5.20) echo xgrammar==0.2.1 ;;
+  esac
 }
 
 # needs_sgl_kernel_stub V: 0.4.x and 0.5.6-0.5.10 import sgl_kernel at module level (shim 2).
@@ -86,6 +96,10 @@ with zipfile.ZipFile(whl) as z:
     z.extractall(dest, [n for n in z.namelist() if n.startswith("sglang/")])
 EOF
   fi
+  for req in $(src_extras "$VERSION"); do
+    [ -d "$SRC_ROOT/${req/==/-}.dist-info" ] ||
+      "$VENV/bin/pip" install -q --no-deps --target "$SRC_ROOT" "$req" -c <(echo torch==2.13.0)
+  done
   echo "sglang $VERSION source extracted to $SRC_ROOT/sglang (runs in the $RECIPE venv $VENV)"
 fi
 
