@@ -1,4 +1,4 @@
-"""The ``identity`` method against values real SGLang's own processor set (0.5.21-0.5.23).
+"""The ``identity`` method against values real SGLang's own processor set (0.5.20-0.5.23).
 
 ``tests/data/identity_vectors.json`` was written by ``tools/record_identity_vectors.py``: Qwen3-VL
 and Qwen3-VL-MoE image requests on photographs scikit-image ships, six deployments, three sets of
@@ -42,11 +42,23 @@ def _id(v: dict[str, Any]) -> str:
     return f"{v['sglang_version']}-{v['model']}-{v['deployment']}-{v['photo'][-14:]}-{v['options']}"
 
 
-def test_the_vectors_cover_three_releases_both_models_and_differ() -> None:
-    assert {v["sglang_version"] for v in VECTORS} == {"0.5.21", "0.5.22", "0.5.23"}
+def test_the_vectors_cover_four_releases_both_models_and_differ() -> None:
+    assert {v["sglang_version"] for v in VECTORS} == {"0.5.20", "0.5.21", "0.5.22", "0.5.23"}
     assert {v["model"] for v in VECTORS} == {"qwen3-vl", "qwen3-vl-moe"}
     per_release = [v["hash"] for v in VECTORS if v["sglang_version"] == "0.5.23"]
     assert len(set(per_release)) == len(per_release) == 72  # every setting changes the hash
+
+
+def test_only_0_5_20_needed_flags_to_preprocess_on_cpu() -> None:
+    """0.5.20 sends the fast image processor to CUDA even without it: its torchvision/auto
+    deployments were recorded with the flags that move preprocessing to CPU, which the identity
+    does not see (the fingerprint SGLang computed with them equals ours without them)."""
+    flagged = [v for v in VECTORS if "server_args" in v]
+    assert {v["sglang_version"] for v in flagged} == {"0.5.20"} and len(flagged) == 48
+    assert all(
+        v["server_args"] == {"rl_on_policy_target": "fsdp", "attention_backend": "triton"}
+        for v in flagged
+    )
 
 
 @pytest.mark.parametrize("v", VECTORS, ids=_id)

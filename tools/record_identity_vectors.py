@@ -1,4 +1,4 @@
-"""Record Qwen3-VL identity vectors from real SGLang's own processor (0.5.21-0.5.23).
+"""Record Qwen3-VL identity vectors from real SGLang's own processor (0.5.20-0.5.23).
 
     source $VENV/sglang-src/0.5.22/sglang-env.sh   # for a wheel-source release; not for 0.5.23
     PYTHONPATH=$PWD $VENV/bin/python tools/record_identity_vectors.py tests/data/identity_vectors.json
@@ -9,11 +9,16 @@ ships, for several deployments and per-image request options, and records the it
 values SGLang set (``MultimodalInputs.from_processor_output``) with every input that identifies the
 case. Entries of other SGLang versions already in the file are kept. ``tests/test_predict_identity.py``
 checks :mod:`pytest_mmhash.predict.identity` against them without SGLang.
+
+0.5.20 puts the fast image processor on ``cuda:N`` even without CUDA (0.5.21+ fall back to CPU), so
+its fast-processor deployments run with :data:`CPU_PREPROCESSING_0_5_20`, the server flags that make
+it preprocess on CPU (spec §10.2); they are recorded with the vector as ``server_args``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import sys
@@ -38,6 +43,20 @@ OPTIONS: tuple[dict[str, Any], ...] = (
     {"detail": "low"},
     {"detail": "high", "max_dynamic_patch": 6},
 )
+#: ``--rl-on-policy-target`` sends 0.5.20's fast image processor to CPU (``_fast_image_processor_device``);
+#: deterministic inference, which it turns on, needs an attention backend that allows it.
+CPU_PREPROCESSING_0_5_20: dict[str, Any] = {
+    "rl_on_policy_target": "fsdp",
+    "attention_backend": "triton",
+}
+
+
+def extra_server_args(version: str, deployment: dict[str, Any]) -> dict[str, Any]:
+    """Server flags beyond the deployment that this release needs to preprocess on CPU."""
+    pil = deployment.get("image_processor_backend") == "pil"
+    if version != "0.5.20" or pil or deployment.get("disable_fast_image_processor"):
+        return {}
+    return CPU_PREPROCESSING_0_5_20
 
 
 def make_models(root: Path) -> dict[str, Path]:
@@ -84,13 +103,14 @@ def record() -> list[dict[str, Any]]:
 
     from pytest_mmhash.predict import Deployment, sglang_processor
 
-    class WithRevision(sglang_processor.SGLangProcessor):
-        """SGLang's processor with the server's ``--revision`` set as well."""
+    class AsServed(sglang_processor.SGLangProcessor):
+        """SGLang's processor with the server's ``--revision`` and ``extra`` flags set as well."""
 
         revision: str | None = None
+        extra: dict[str, Any] = {}
 
         def _server_args(self, server_args_cls: Any) -> Any:
-            sa = super()._server_args(server_args_cls)
+            sa = super()._server_args(functools.partial(server_args_cls, **self.extra))
             sa.revision = self.revision
             return sa
 
@@ -100,15 +120,17 @@ def record() -> list[dict[str, Any]]:
         for model, path in make_models(Path(tmp)).items():
             for setting in DEPLOYMENTS:
                 settings = dict(setting)
-                WithRevision.revision = settings.pop("revision", None)
+                AsServed.revision = settings.pop("revision", None)
+                AsServed.extra = extra_server_args(sglang.__version__, settings)
                 dep = Deployment(preprocess_device="cpu", **settings)
-                proc = WithRevision(path, dep)
+                proc = AsServed(path, dep)
                 fingerprint = proc._mm.processor_fingerprint
                 for photo in photos:
                     for options in OPTIONS:
                         (item,) = sglang_items(proc, photo, options)
                         out.append(
                             {
+                                **({"server_args": AsServed.extra} if AsServed.extra else {}),
                                 "sglang_version": sglang.__version__,
                                 "transformers_version": transformers.__version__,
                                 "model": model,
