@@ -4,7 +4,8 @@ From 0.5.20 SGLang's ``QwenVLImageProcessor`` hashes a Qwen3-VL / Qwen3-VL-MoE i
 without looking at pixels: ``ns-mix-v1(0, artifact_key)``, where the artifact key commits to the
 media bytes, a processor fingerprint and the request's per-image options. The fingerprint payload
 was read from the 0.5.20, 0.5.21, 0.5.22 and 0.5.23 wheels (``multimodal/cache/identity.py`` and
-``BaseMultimodalProcessor.preprocess_fingerprint_payload`` are identical in all four).
+``BaseMultimodalProcessor.preprocess_fingerprint_payload`` are identical in all four) and checked
+against each release's own processor (``tests/data/identity_vectors.json``).
 """
 
 from __future__ import annotations
