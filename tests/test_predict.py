@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -464,3 +466,47 @@ def test_sglang_omni_is_refused_in_one_line(qwen2: Path, tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert err.startswith("mmhash predict: error: sglang-omni 0.1.9 builds its items itself")
     assert err.count("\n") == 1 and "mmhash omni-key-pad" in err
+
+
+def _failing_processor(monkeypatch: pytest.MonkeyPatch, error: Exception) -> Any:
+    """An SGLangProcessor whose SGLang side (stand-ins) raises ``error`` while processing."""
+    import asyncio
+    import types
+
+    from pytest_mmhash.predict.sglang_processor import SGLangProcessor
+
+    io_struct = types.ModuleType("sglang.srt.managers.io_struct")
+    io_struct.GenerateReqInput = lambda **kw: kw  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sglang.srt.managers.io_struct", io_struct)
+
+    class MM:
+        mm_tokens = None
+
+        async def process_mm_data_async(self, **kw: Any) -> Any:
+            raise error
+
+    proc = SGLangProcessor.__new__(SGLangProcessor)
+    proc.device, proc.sglang_version, proc.sglang_hash = "cpu", "0.5.20", True
+    proc.deployment, proc._mm, proc._hf_processor = Deployment(), MM(), None
+    proc._legacy = False
+    proc._loop = asyncio.new_event_loop()
+    return proc
+
+
+def test_a_processor_sent_to_a_missing_gpu_is_named_not_blamed_on_the_media(monkeypatch) -> None:
+    """0.5.20 puts its fast image processor on cuda:N even without CUDA (real 0.5.20 raised this
+    on a CPU-only machine): the error says so and what to do, instead of 'processor failed'."""
+    from pytest_mmhash.predict.errors import UnsupportedModelError
+
+    png = b"\x89PNG\r\n\x1a\n" + b"payload"
+    proc = _failing_processor(
+        monkeypatch, RuntimeError("PyTorch was compiled without CUDA support")
+    )
+    monkeypatch.setattr("pytest_mmhash.predict.sglang_processor._check_image", lambda m: None)
+    with pytest.raises(UnsupportedModelError, match="has none .*--image-processor-backend pil"):
+        proc.process([Media("a.png", png, "image")])
+    proc.close()
+    proc = _failing_processor(monkeypatch, ValueError("broken image"))
+    with pytest.raises(MediaError, match="a.png: sglang's processor failed \\(broken image\\)"):
+        proc.process([Media("a.png", png, "image")])
+    proc.close()

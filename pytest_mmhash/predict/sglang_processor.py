@@ -247,6 +247,13 @@ class SGLangProcessor:
                 )
             except Exception as e:
                 names = ", ".join(m.source for m in request)
+                if self.device == "cpu" and "compiled without CUDA" in str(e):
+                    raise UnsupportedModelError(
+                        f"{names}: sglang {self.sglang_version} put its image processor on a CUDA "
+                        f"device, and this machine has none (0.5.20 does so even without CUDA; "
+                        f"0.5.21+ fall back to CPU): predict this deployment on a CUDA machine, or "
+                        f"one with --image-processor-backend pil here"
+                    ) from e
                 raise MediaError(f"{names}: sglang's processor failed ({first_line(e)})") from e
             items = self._to_items(out)
             for item in items:
