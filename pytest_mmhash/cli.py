@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Also: mmhash predict MEDIA --model DIR (what SGLang assigns to a request's "
         "images); mmhash upgrade-report GOLDEN_DIR --to V (which golden entries change "
         "between releases); mmhash install-sglang VERSION VENV (a venv with real SGLang to record "
-        "golden values); mmhash golden init|add|refresh|remove|list (a golden store); "
+        "golden values; ENGINE==V DIR: a fork's own code); mmhash golden init|add|refresh|remove|list (a golden store); "
         "mmhash vectors export DIR (conformance vectors for other languages); "
         "mmhash omni-key-pad KEY --vocab-size N (sglang-omni's cache-key pad). "
         "Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash the feature.",

@@ -153,7 +153,7 @@ def real_fork(engine: str) -> tuple[Impl, str]:
     if len(found) != 1:
         raise GoldenError(
             f"recording {engine} needs exactly one {engine} install named by MMHASH_FORK_SITES "
-            f"(tools/install-fork.sh {engine} VERSION DIR), found {len(found)}"
+            f"(mmhash install-sglang {engine}==VERSION DIR), found {len(found)}"
         )
     fork = found[0]
     key = release_key(engine, resolve(engine, fork.version).version)

@@ -1,9 +1,11 @@
-"""``mmhash install-sglang VERSION VENV``: a venv with real SGLang, this project and pytest in it.
+"""``mmhash install-sglang RELEASE DIR``: install the code a release's golden values come from.
 
-Golden values come only from real SGLang. This builds the venv they are recorded in from the
-recipes shipped in ``pytest_mmhash/recipes/`` (CPU torch; SGLang's GPU kernels later run under
-``TRITON_INTERPRET=1``), installs this very pytest-mmhash and pytest into it, and prints the one
-command that records values.
+Golden values come only from real SGLang, and a fork's only from the fork's own code. For an sglang
+release this builds the venv they are recorded in from the recipes shipped in
+``pytest_mmhash/recipes/`` (CPU torch; SGLang's GPU kernels later run under ``TRITON_INTERPRET=1``)
+and installs this very pytest-mmhash and pytest into it; for a fork's ``ENGINE==V`` it installs the
+fork's files (and sglang-omni's pinned sglang) into the folder ``MMHASH_FORK_SITES`` names, with the
+installer shipped beside the recipes. Either way it prints the one command that records values.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from .errors import BadArgumentError, InstallError, MmhashError
 
 RECIPES = Path(__file__).parent / "recipes"
 INSTALLER = RECIPES / "install-sglang.sh"
+FORK_INSTALLER = RECIPES / "install-fork.sh"
+#: The file the fork installer writes into each install dir: the ``DIST==VERSION`` it holds.
+FORK_MARKER = ".mmhash-installed"
 DIST = "pytest-mmhash"
 
 
@@ -51,18 +56,29 @@ def self_requirement() -> list[str]:
 VENV_PLACEHOLDER = '"$VENV"'
 
 
-#: How commands name the folder of fork installs made with ``tools/install-fork.sh DIST V "$FORK_SITES"``.
+#: How commands name the folder of fork installs made with ``mmhash install-sglang ENGINE==V "$FORK_SITES"``.
 FORK_SITES_PLACEHOLDER = '"$FORK_SITES"'
 
 
+def install_command(release: str) -> str:
+    """The command that installs what ``release``'s values are recorded from, into ``"$VENV"``
+    (an sglang release) or ``"$FORK_SITES"`` (a fork's ``ENGINE==V``)."""
+    from .engines import SGLANG, split_key
+
+    where = VENV_PLACEHOLDER if split_key(release)[0] == SGLANG else FORK_SITES_PLACEHOLDER
+    return f"mmhash install-sglang {release} {where}"
+
+
 def record_command(
-    release: str, golden: str, venv: Path | None = None, targets: Sequence[str] = ()
+    release: str, golden: str, where: Path | None = None, targets: Sequence[str] = ()
 ) -> str:
     """The one command that records ``release``'s values into the golden dir ``golden`` from the
-    real SGLang in ``venv`` (None: ``"$VENV"``); ``targets`` are node ids (default: the manifest).
+    real SGLang in the venv ``where`` (None: ``"$VENV"``); ``targets`` are node ids (default: the
+    manifest).
 
     A fork's release key (``sglang-kt==0.7.2``) records from the fork's own code, installed under
-    ``"$FORK_SITES"`` and named by ``MMHASH_FORK_SITES``, with this project's own python.
+    the folder ``where`` (None: ``"$FORK_SITES"``) and named by ``MMHASH_FORK_SITES``, with this
+    project's own python.
     """
     from .engines import SGLANG, split_key
 
@@ -70,13 +86,14 @@ def record_command(
     g = golden.rstrip("/") or golden
     args = ["--mmhash-golden", g, "--mmhash-update"]
     if engine != SGLANG:
+        sites = shlex.quote(str(where)) if where is not None else FORK_SITES_PLACEHOLDER
         args += ["--mmhash-engine", engine, "--mmhash-sglang-version", version]
         args += list(targets) or [f"{g}/manifest.json"]
         return (
-            f"MMHASH_FORK_SITES={FORK_SITES_PLACEHOLDER} TRITON_INTERPRET=1 python -m pytest "
+            f"MMHASH_FORK_SITES={sites} TRITON_INTERPRET=1 python -m pytest "
             f"-p no:cacheprovider {shlex.join(args)}"
         )
-    py = shlex.quote(str(venv)) if venv is not None else VENV_PLACEHOLDER
+    py = shlex.quote(str(where)) if where is not None else VENV_PLACEHOLDER
     args += ["--mmhash-sglang-version", release]
     args += list(targets) or [f"{g}/manifest.json"]
     cmd = f"TRITON_INTERPRET=1 {py}/bin/python -m pytest -p no:cacheprovider {shlex.join(args)}"
@@ -91,11 +108,8 @@ def record_source(release: str) -> str:
 
     engine, version = split_key(release)
     if engine == SGLANG:
-        return f'$VENV: real sglang=={release}, from: mmhash install-sglang {release} "$VENV"'
-    return (
-        f"$FORK_SITES: {engine}=={version}, from: tools/install-fork.sh {engine} {version} "
-        f'"$FORK_SITES"'
-    )
+        return f"$VENV: real sglang=={release}, from: {install_command(release)}"
+    return f"$FORK_SITES: {engine}=={version}, from: {install_command(release)}"
 
 
 def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
@@ -104,11 +118,17 @@ def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
         raise InstallError(f"{what} failed (command: {shlex.join(cmd)})")
 
 
+def _installer_env() -> dict[str, str]:
+    """The environment of an installer script: ``PYTHON`` (its python) defaults to this mmhash's."""
+    env = dict(os.environ)
+    env.setdefault("PYTHON", sys.executable)
+    return env
+
+
 def install(release: str, venv: Path, golden: str) -> str:
     """Build ``venv`` for ``release`` and install this project and pytest into it; the record command."""
-    env = dict(os.environ)
-    env.setdefault("PYTHON", sys.executable)  # a venv of the same Python as this mmhash
-    _run(["bash", str(INSTALLER), release, str(venv)], f"real sglang {release} into {venv}", env)
+    cmd = ["bash", str(INSTALLER), release, str(venv)]
+    _run(cmd, f"real sglang {release} into {venv}", _installer_env())  # a venv of the same Python
     py = str(venv / "bin" / "python")
     pinned = subprocess.run(
         [
@@ -135,19 +155,52 @@ def install(release: str, venv: Path, golden: str) -> str:
     return record_command(release, golden, venv)
 
 
+def install_fork(release: str, sites: Path, golden: str) -> str:
+    """Install the fork release ``release`` (``ENGINE==V``) into ``sites/ENGINE-V`` (sglang-omni's
+    pinned sglang beside it); the record command."""
+    from .engines import split_key
+
+    engine, version = split_key(release)
+    cmd = ["bash", str(FORK_INSTALLER), engine, version, str(sites)]
+    _run(cmd, f"{engine} {version} (its own files) into {sites}", _installer_env())
+    return record_command(release, golden, sites)
+
+
+def other_installs(release: str, sites: Path) -> list[str]:
+    """Releases of ``release``'s engine other than it installed in ``sites`` (read from the
+    installer's markers): recording needs exactly one install of the engine there."""
+    from .engines import split_key
+
+    engine = split_key(release)[0]
+    held = (m.read_text().strip() for m in sites.glob(f"*/{FORK_MARKER}"))
+    return sorted(k for k in held if k != release and split_key(k)[0] == engine)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mmhash install-sglang",
-        description="Build a venv with real SGLang VERSION (CPU torch; its GPU kernels run under "
-        "TRITON_INTERPRET=1), this pytest-mmhash and pytest, for recording golden values. "
-        f"Full recipes: {', '.join(recipe_releases())}; other runnable releases use the venv of "
-        "their host recipe. Takes a few minutes (downloads and installs about 1.5 GB).",
+        description="Install what golden values are recorded from. An SGLang release VERSION: a "
+        "venv DIR with real SGLang (CPU torch; its GPU kernels run under TRITON_INTERPRET=1), "
+        "this pytest-mmhash and pytest. Full recipes: "
+        f"{', '.join(recipe_releases())}; other runnable releases use the venv of their host "
+        "recipe. Takes a few minutes (downloads and installs about 1.5 GB). A fork release "
+        "ENGINE==VERSION (sglang-kt==0.7.2, sglang-omni==0.1.9): the fork's own files, pip "
+        "install --no-deps --target DIR/ENGINE-VERSION (sglang-omni's pinned sglang beside it), "
+        "nothing of it imported; DIR is the folder MMHASH_FORK_SITES names when recording.",
     )
-    p.add_argument("version", metavar="VERSION", help="the SGLang release, e.g. 0.5.23")
-    p.add_argument("venv", metavar="VENV", help="the venv directory to create (or re-check)")
+    p.add_argument(
+        "version",
+        metavar="VERSION",
+        help="an SGLang release (0.5.23) or a fork's ENGINE==VERSION (sglang-kt==0.7.2)",
+    )
+    p.add_argument(
+        "dir",
+        metavar="DIR",
+        help="SGLang: the venv to create (or re-check); a fork: the folder its installs go into",
+    )
     p.add_argument(
         "--golden",
-        metavar="DIR",
+        metavar="GOLDEN_DIR",
         default="GOLDEN_DIR",
         help="golden dir to name in the printed record command",
     )
@@ -156,19 +209,28 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; 0 done, 2 bad arguments, 1 a failed install step."""
-    from .versions import resolve
+    from .engines import SGLANG, key_text, resolve_key, split_key
 
     args = _parser().parse_args(argv)
     try:
-        release = resolve(args.version).version
-        venv = Path(args.venv).absolute()
-        if venv.exists() and not venv.is_dir():
-            raise BadArgumentError(f"{args.venv}: exists and is not a directory")
-        command = install(release, venv, args.golden)
+        release = resolve_key(args.version)
+        engine = split_key(release)[0]
+        where = Path(args.dir).absolute()
+        if where.exists() and not where.is_dir():
+            raise BadArgumentError(f"{args.dir}: exists and is not a directory")
+        if engine == SGLANG:
+            command = install(release, where, args.golden)
+            ready = f"Real sglang {release} is ready in {where}"
+        else:
+            command = install_fork(release, where, args.golden)
+            ready = f"{key_text(release)}'s own code is installed under {where}"
     except MmhashError as e:
         print(f"mmhash install-sglang: error: {e}", file=sys.stderr)
         return e.exit_code
-    print(
-        f"\nReal sglang {release} is ready in {venv}. Record golden values with:\n\n  {command}\n"
-    )
+    print(f"\n{ready}. Record golden values with:\n\n  {command}\n")
+    if engine != SGLANG and (others := other_installs(release, where)):
+        print(
+            f"Note: {where} also holds {', '.join(others)}; recording needs exactly one {engine} "
+            "install under MMHASH_FORK_SITES: install this one into a folder of its own.\n"
+        )
     return 0

@@ -289,10 +289,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def record_hint(root: str, release: str) -> str:
     """What to run next to record values from real SGLang into ``root``."""
-    from .install_sglang import record_command
+    from .engines import key_text
+    from .install_sglang import install_command, record_command
 
     return (
-        f'next, record values from real sglang {release}: mmhash install-sglang {release} "$VENV" '
+        f"next, record values from real {key_text(release)}: {install_command(release)} "
         f"(once), then: {record_command(release, root)}"
     )
 

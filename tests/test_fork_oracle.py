@@ -1,7 +1,7 @@
 """The engine against each fork's OWN hashing code (sglang-kt, sglang-omni), on Hypothesis inputs.
 
-The forks are installed with ``tools/install-fork.sh DIST VERSION PARENT`` (``pip install --no-deps
---target``) and named by ``MMHASH_FORK_SITES=PARENT``; every kt install, and every omni install whose
+The forks are installed with ``mmhash install-sglang DIST==VERSION PARENT`` (``pip install
+--no-deps --target``) and named by ``MMHASH_FORK_SITES=PARENT``; every kt install, and every omni install whose
 pinned sglang is installed beside it, is tested. Their functions are cut out of their files with
 ``ast`` and run (:mod:`pytest_mmhash.oracle.forks`); without installs the tests are skipped. kt's
 CUDA path runs its own Triton kernels, which needs ``TRITON_INTERPRET=1`` in the environment

@@ -1,8 +1,8 @@
 """Run a fork's OWN hashing functions, taken from its installed files with ``ast`` (harness only).
 
-A fork is installed with ``pip install --no-deps --target DIR`` (``tools/install-fork.sh``), so
-DIR holds its files and its distribution metadata; nothing of it is imported and nothing is put
-on ``sys.path``. The functions that hash are cut out of its modules with :mod:`ast` and executed
+A fork is installed with ``pip install --no-deps --target DIR`` (``mmhash install-sglang
+ENGINE==V PARENT``), so DIR holds its files and its distribution metadata; nothing of it is imported
+and nothing is put on ``sys.path``. The functions that hash are cut out of its modules with :mod:`ast` and executed
 in a namespace holding torch, numpy and the few names they use:
 
 * sglang-kt: ``data_hash``, ``tensor_hash``, ``hash_feature`` (``managers/mm_utils.py``),
@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..install_sglang import FORK_MARKER
+
 
 @dataclasses.dataclass(frozen=True)
 class Installed:
@@ -68,11 +70,11 @@ def installed_in(site: str | os.PathLike) -> Installed:
 
 def sites(env: Mapping[str, str] | None = None) -> list[Installed]:
     """The installs named by ``MMHASH_FORK_SITES`` (``os.pathsep``-separated): each entry is an
-    install dir, or a parent of install dirs as ``tools/install-fork.sh`` makes them."""
+    install dir, or a parent of install dirs as ``mmhash install-sglang ENGINE==V`` makes them."""
     raw = (os.environ if env is None else env).get("MMHASH_FORK_SITES", "")
     dirs: list[Path] = []
     for entry in (Path(s) for s in raw.split(os.pathsep) if s):
-        marked = sorted(p.parent for p in entry.glob("*/.mmhash-installed"))
+        marked = sorted(p.parent for p in entry.glob(f"*/{FORK_MARKER}"))
         dirs += marked or [entry]
     return [installed_in(d) for d in dirs]
 
