@@ -32,6 +32,15 @@ class UnknownVersionError(MmhashError, ValueError):
     """The SGLang version is malformed, not a release, or newer than the newest known one."""
 
 
+class NewerReleaseError(UnknownVersionError):
+    """The version is newer than the newest release known (``newest``); hashing may assume that
+    release's schemes (``allow_newer``), installing cannot."""
+
+    def __init__(self, message: str, newest: str) -> None:
+        super().__init__(message)
+        self.newest = newest
+
+
 class BadArgumentError(MmhashError, ValueError):
     """A command-line or API argument is malformed (a hex string that is not hex, ...)."""
 

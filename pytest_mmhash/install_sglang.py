@@ -22,7 +22,13 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__
-from .errors import BadArgumentError, InstallError, MmhashError
+from .errors import (
+    BadArgumentError,
+    InstallError,
+    MmhashError,
+    NewerReleaseError,
+    UnknownVersionError,
+)
 
 RECIPES = Path(__file__).parent / "recipes"
 INSTALLER = RECIPES / "install-sglang.sh"
@@ -207,13 +213,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _known_release(text: str) -> str:
+    """The release key ``text`` names; a release newer than any known has no recipe to install."""
+    from .engines import resolve_key, split_key
+
+    if not split_key(text)[1]:
+        raise BadArgumentError(f"{text!r}: no version (expected e.g. 0.5.23 or sglang-kt==0.7.2)")
+    try:
+        return resolve_key(text)
+    except NewerReleaseError as e:
+        raise UnknownVersionError(
+            f"{text}: newer than the newest release this pytest-mmhash knows ({e.newest}), so it "
+            f"has no recipe to install it; upgrade pytest-mmhash"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; 0 done, 2 bad arguments, 1 a failed install step."""
-    from .engines import SGLANG, key_text, resolve_key, split_key
+    from .engines import SGLANG, key_text, split_key
 
     args = _parser().parse_args(argv)
     try:
-        release = resolve_key(args.version)
+        release = _known_release(args.version)
         engine = split_key(release)[0]
         where = Path(args.dir).absolute()
         if where.exists() and not where.is_dir():

@@ -16,7 +16,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from .errors import UnknownVersionError
+from .errors import NewerReleaseError, UnknownVersionError
 
 #: Every PyPI release of sglang from 0.4.0 on, oldest first (92 wheels; PyPI has no 0.5.0).
 RELEASES: tuple[str, ...] = tuple(
@@ -196,10 +196,11 @@ def match(
     newest = releases[-1]
     if base > parsed[-1]:
         if not allow_newer:
-            raise UnknownVersionError(
+            raise NewerReleaseError(
                 f"{name} {version} is newer than the newest release this pytest-mmhash knows "
                 f"({newest}); upgrade pytest-mmhash, or pass --allow-newer / allow_newer=True to "
-                f"assume {newest}'s schemes"
+                f"assume {newest}'s schemes",
+                newest,
             )
         warnings.warn(
             f"{name} {version} is newer than {newest}; assuming {newest}'s hash schemes",

@@ -148,6 +148,8 @@ def test_bad_version_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_
     assert main(["install-sglang", "9.9.9", str(tmp_path / "v")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mmhash install-sglang: error:") and err.count("\n") == 1
+    assert "has no recipe to install it; upgrade pytest-mmhash" in err
+    assert "--allow-newer" not in err  # the hashing commands' way out; installing has none
     assert not (tmp_path / "v").exists()
 
 
@@ -252,10 +254,13 @@ def test_fork_install_says_when_dir_holds_another_release(
     ("release", "message"),
     [
         ("sglang-foo==1.0", "engine 'sglang-foo' is not one of sglang, sglang-kt, sglang-omni"),
-        ("sglang-kt==9.9", "sglang-kt 9.9 is newer than the newest release"),
+        (
+            "sglang-kt==9.9",
+            "sglang-kt==9.9: newer than the newest release this pytest-mmhash knows",
+        ),
         ("sglang-omni==0.0.1", "sglang-omni 0.0.1 predates 0.1.1"),
         ("sglang-kt==0.6.0", "sglang-kt 0.6.0 is not a released version"),
-        ("sglang-kt==", "'' is not a version number"),
+        ("sglang-kt==", "'sglang-kt==': no version"),
     ],
 )
 def test_bad_fork_release_is_one_line_exit_2(
