@@ -243,7 +243,7 @@ def _provenance(release: str) -> dict[str, str]:
     from .golden.store import current_provenance
 
     prov = current_provenance(release)
-    for dist in ("transformers", "tokenizers", "torchvision", "pillow"):
+    for dist in ("transformers", "tokenizers", "torchvision", "pillow", "soundfile", "torchaudio"):
         try:
             prov[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mmhash.golden.request_entries import RequestEntry, RequestGolden
+from pytest_mmhash.predict.media import sniff_modality
 from pytest_mmhash.predict.sglang_processor import SGLangProcessor
 from pytest_mmhash.predict.types import Deployment, Media, ProcessedItem
 
@@ -24,8 +25,12 @@ def deployment_of(entry: RequestEntry) -> Deployment:
 
 
 def media_of(golden: RequestGolden, entry: RequestEntry) -> list[Media]:
-    """The entry's media files, read from the golden dir, as one request."""
-    return [Media(m, (golden.root / m).read_bytes(), "image") for m in entry.media]
+    """The entry's media files (images, audio), read from the golden dir, as one request."""
+    out = []
+    for m in entry.media:
+        data = (golden.root / m).read_bytes()
+        out.append(Media(m, data, sniff_modality(m, data)))
+    return out
 
 
 class ProcessorPool:

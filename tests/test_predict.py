@@ -319,6 +319,29 @@ def test_media_from_path_file_url_and_data_url(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "head", "modality"),
+    [
+        ("a.bin", b"RIFF\x00\x00\x00\x00WAVEfmt ", "audio"),
+        ("a.bin", b"fLaC\x00\x00\x00\x22", "audio"),
+        ("a.bin", b"OggS\x00\x02", "audio"),
+        ("a.bin", b"ID3\x04\x00", "audio"),
+        ("broken.WAV", b"not audio at all", "audio"),  # the name says audio: an audio error
+        ("a.bin", PNG[:16], "image"),
+        ("a.wav.png", PNG[:16], "image"),
+    ],
+)
+def test_audio_is_told_by_its_bytes_or_name(
+    tmp_path: Path, name: str, head: bytes, modality: str
+) -> None:
+    f = tmp_path / name
+    f.write_bytes(head)
+    assert read_media(str(f)).modality == modality
+    assert read_media(str(f), "image").modality == "image"  # a request's part type wins
+    url = "data:audio/x-wav;base64," + base64.b64encode(b"\x00\x01").decode()
+    assert read_media(url).modality == "audio"
+
+
+@pytest.mark.parametrize(
     ("source", "message"),
     [
         ("https://example.com/a.png", "remote URLs are never fetched"),

@@ -44,7 +44,15 @@ def fake_runner(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple]]:
         calls.append([tuple(m.source for m in r) for r in requests])
         return [
             [
-                ProcessedItem("image", torch.tensor(list(m.data), dtype=torch.float32), None, None)
+                ProcessedItem(
+                    m.modality,
+                    torch.tensor(list(m.data), dtype=torch.float32),
+                    None,
+                    None,
+                    "soundfile"
+                    if m.modality == "audio"
+                    else None,  # sglang's decoder without torchcodec
+                )
                 for m in r
             ]
             for r in requests
@@ -108,12 +116,12 @@ def test_mm_hashes_and_request_files(files, tmp_path: Path, capsys) -> None:
     assert records[0]["hash"] == api.from_mm_hash("ee", sglang_version="0.5.23").hash
 
 
-@pytest.mark.parametrize(("kind", "why"), [("video", "torchcodec"), ("audio", "not checked")])
-def test_video_and_audio_are_refused_saying_why_and_what_to_do(
-    files, fake_runner, tmp_path: Path, capsys, kind: str, why: str
+def test_video_is_refused_saying_why_and_what_to_do(
+    files, fake_runner, tmp_path: Path, capsys
 ) -> None:
-    """The processor method does not run video/audio: one line naming the file, the reason and
+    """The processor method does not run video: one line naming the file, the reason and
     --mm-hashes; with the client's hashes the same request is predicted."""
+    kind, why = "video", "torchcodec"
     clip = tmp_path / f"clip.{kind}"
     clip.write_bytes(b"media bytes")
     body = tmp_path / f"{kind}.json"
@@ -213,3 +221,37 @@ def test_a_failing_processor_is_one_line(files, monkeypatch, capsys) -> None:
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert "sglang's processor failed (RuntimeError: operator torchvision::nms" in err
+
+
+def _wav(tmp_path: Path, name: str = "clip.wav") -> Path:
+    """A file with a WAV header (the fake runner never decodes it)."""
+    f = tmp_path / name
+    f.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(32))
+    return f
+
+
+def test_audio_is_predicted_and_exact_only_for_the_servers_decoder(
+    files, fake_runner, tmp_path: Path, capsys
+) -> None:
+    """Audio files run through the processor method; exact only when the server's sglang decodes
+    with what sglang here decoded with (soundfile in the fake, as in this project's venvs)."""
+    wav = str(_wav(tmp_path))
+    common = [wav, "--model", str(files["qwen2"]), "--sglang-version", "0.5.23", "--json"]
+    code, records, _ = run_json(capsys, *common)
+    assert code == 0 and fake_runner[-1] == [(wav,)]
+    (r,) = records
+    assert (r["modality"], r["method"], r["exact"]) == ("audio", "sglang-processor", False)
+    assert "torchcodec" in r["reasons"][0] and "--audio-decoder soundfile" in r["reasons"][1]
+    code, records, _ = run_json(capsys, *common, "--audio-decoder", "soundfile")
+    assert code == 0 and records[0]["exact"] and "soundfile" in records[0]["reasons"][0]
+    assert records[0]["hash"] == r["hash"]  # the setting describes the server, not the bytes
+    assert main(["predict", *common, "--strict"]) == 4
+
+
+def test_audio_and_images_together_in_one_request(files, fake_runner, tmp_path: Path, capsys):
+    wav, png = str(_wav(tmp_path)), str(files["a.png"])
+    args = [png, wav, "--together", "--model", str(files["qwen2"]), "--sglang-version", "0.5.23"]
+    code, records, _ = run_json(capsys, *args, "--json", "--preprocess-device", "cpu")
+    assert code == 0 and fake_runner[-1] == [(png, wav)]
+    assert [(r["modality"], r["path"]) for r in records] == [("image", png), ("audio", wav)]
+    assert not any(r["exact"] for r in records)  # the audio's decoder is not the server's

@@ -49,6 +49,25 @@ LLAVA_TEMPLATE = (
     "{% if m['role'] != 'user' %}</s>{% endif %} {% endfor %}"
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
+QWEN_AUDIO_SPECIALS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|AUDIO|>",
+    "<|audio_bos|>",
+    "<|audio_eos|>",
+]
+# Qwen2-Audio-7B-Instruct's chat template, its audio part: one placeholder span per audio.
+QWEN_AUDIO_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}{% for m in messages %}"
+    "<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'audio' or c['type'] == 'audio_url' %}"
+    "{% set audio_count.value = audio_count.value + 1 %}"
+    "Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
@@ -359,11 +378,55 @@ def make_llava(out: Path) -> None:
     _write_json(out / "processor_config.json", processor)
 
 
+def make_qwen2_audio(out: Path) -> None:
+    """Qwen2-Audio (``Qwen2AudioForConditionalGeneration``): Whisper's 128-bin log-mel features."""
+    ids = write_tokenizer(
+        out,
+        QWEN_AUDIO_SPECIALS,
+        QWEN_AUDIO_TEMPLATE,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    config = {
+        "architectures": ["Qwen2AudioForConditionalGeneration"],
+        "model_type": "qwen2_audio",
+        "audio_token_index": ids["<|AUDIO|>"],
+        "vocab_size": len(ids) + 256,
+        "audio_config": {
+            "model_type": "qwen2_audio_encoder",
+            "num_mel_bins": 128,
+            "d_model": 64,
+            "encoder_layers": 1,
+            "encoder_attention_heads": 4,
+            "encoder_ffn_dim": 128,
+            "max_source_positions": 1500,
+        },
+        "text_config": {"model_type": "qwen2", **_qwen_text(ids, len(ids) + 256)},
+    }
+    pre = {
+        "feature_extractor_type": "WhisperFeatureExtractor",
+        "processor_class": "Qwen2AudioProcessor",
+        "chunk_length": 30,
+        "feature_size": 128,
+        "hop_length": 160,
+        "n_fft": 400,
+        "n_samples": 480000,
+        "nb_max_frames": 3000,
+        "padding_side": "right",
+        "padding_value": 0.0,
+        "return_attention_mask": True,
+        "sampling_rate": 16000,
+    }
+    _write_json(out / "config.json", config)
+    _write_json(out / "preprocessor_config.json", pre)
+
+
 MODELS: dict[str, Callable[[Path], None]] = {
     "qwen2-vl": make_qwen2_vl,
     "qwen2.5-vl": make_qwen2_5_vl,
     "qwen3-vl": make_qwen3_vl,
     "llava-1.5": make_llava,
+    "qwen2-audio": make_qwen2_audio,
 }
 
 

@@ -30,6 +30,7 @@ DEPLOYMENT_KEYS = {
     "disable_fast_image_processor": bool,
     "mm_process_config": dict,
     "env": dict,
+    "audio_decoder": str,
 }
 ITEM_KEYS = {"modality": str, "hash": int, "hex": str, "pad_values": list, "feature": dict}
 FEATURE_KEYS = {"dtype": str, "shape": list, "sha256": str}

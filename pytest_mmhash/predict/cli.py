@@ -1,4 +1,5 @@
-"""``mmhash predict``: what SGLang assigns to the images of a request, from media and a model dir.
+"""``mmhash predict``: what SGLang assigns to the images and audio of a request, from media and a
+model dir.
 
 Every prediction is computed before anything is printed, so an error prints one line and nothing
 else. Exit status: 0 ok, 2 bad input, 3 SGLang cannot hash or refuses, 4 ``--strict`` and some
@@ -68,6 +69,13 @@ def parser() -> argparse.ArgumentParser:
         "on a GPU server; cpu = no GPU touches the media before hashing)",
     )
     p.add_argument("--mm-feature-transport", choices=("cpu", "cuda_ipc", "cuda_vmm"), default="cpu")
+    p.add_argument(
+        "--audio-decoder",
+        choices=("torchcodec", "soundfile"),
+        default="torchcodec",
+        help="what the server's sglang decodes audio with: torchcodec (default: sglang pins it on "
+        "x86-64, with FFmpeg) or soundfile (its fallback: aarch64 installs, no FFmpeg)",
+    )
     p.add_argument("--mm-process-config", metavar="JSON", help="the server's JSON, as given")
     p.add_argument(
         "--env",
@@ -174,6 +182,7 @@ def _deployment(args: argparse.Namespace) -> Deployment:
         mm_process_config=config,
         env=env,
         disable_fast_image_processor=args.disable_fast_image_processor,
+        audio_decoder=args.audio_decoder,
     )
 
 

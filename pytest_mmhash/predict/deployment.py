@@ -44,6 +44,13 @@ CPU_PREPROCESSING = (
     "MiniCPMO",
     "WhisperForConditionalGeneration",
 )
+#: What SGLang 0.5.2x's ``load_audio`` does with a WAV/FLAC/Ogg/MP3 file (``utils/common.py``),
+#: by the server's ``audio_decoder``; the feature extractor then runs on CPU on any server.
+AUDIO_DECODING = {
+    "torchcodec": "torchcodec's AudioDecoder (FFmpeg) at 16 kHz mono",
+    "soundfile": "soundfile (libsndfile), averaging channels to mono and resampling to 16 kHz "
+    "with torchaudio.functional.resample when the file's rate differs",
+}
 WHAT_TO_DO = (
     "to get an exact value run mmhash predict on a machine with the server's GPU and the same "
     "torch/torchvision/transformers/Pillow, or deploy with CPU preprocessing "
@@ -82,6 +89,11 @@ def check_deployment(dep: Deployment) -> None:
         raise BadDeploymentError(
             f"--env {unknown[0]}: not an SGLang variable that changes item hashes "
             f"(known: {', '.join(KNOWN_ENV)})"
+        )
+    if dep.audio_decoder not in AUDIO_DECODING:
+        raise BadDeploymentError(
+            f"audio decoder {dep.audio_decoder!r}: sglang decodes audio with "
+            f"{' or '.join(AUDIO_DECODING)}"
         )
     _env_int(dep, "SGLANG_MM_BUFFER_SIZE_MB")
     for name in KNOWN_ENV:
@@ -151,9 +163,62 @@ def uses_buffer(dep: Deployment) -> bool:
 
 
 def processor_exactness(
+    release: V.Release,
+    model: ModelDir,
+    dep: Deployment,
+    media: Sequence[Media],
+    ran_on: str,
+    audio_decoded_with: str | None = None,
+) -> tuple[bool, tuple[str, ...]]:
+    """Whether running SGLang's processor on this machine (``ran_on``) gives the server's bytes;
+    ``audio_decoded_with`` is what SGLang decoded the request's audio with here."""
+    exact: bool = True
+    reasons: tuple[str, ...] = ()
+    if not media or any(m.modality != "audio" for m in media):
+        exact, reasons = _image_exactness(release, model, dep, media, ran_on)
+    if any(m.modality == "audio" for m in media):
+        ok, why = audio_exactness(release, dep, audio_decoded_with)
+        exact, reasons = exact and ok, (*reasons, *why)
+    return exact, reasons
+
+
+def audio_exactness(
+    release: V.Release, dep: Deployment, decoded_with: str | None
+) -> tuple[bool, tuple[str, ...]]:
+    """Whether this machine decoded a request's audio as the server does (``dep.audio_decoder``)."""
+    versions = (
+        "equal to the server's only with the same soundfile (libsndfile), torchaudio, "
+        "transformers and torch versions (listed under stack)"
+    )
+    if decoded_with is None:
+        return False, (
+            f"this project has not read how sglang {release.version} loads audio: not checked",
+        )
+    server = dep.audio_decoder
+    if decoded_with == server:
+        return True, (
+            f"the server's sglang decodes audio with {AUDIO_DECODING[server]} and runs the feature "
+            f"extractor on CPU, and this machine ran the same steps; {versions}",
+        )
+    todo = (
+        "to get an exact value run mmhash predict where sglang's torchcodec loads with the "
+        "server's FFmpeg, or, if the server's sglang has no torchcodec (aarch64 installs, no "
+        "FFmpeg), give --audio-decoder soundfile"
+        if server == "torchcodec"
+        else "to get an exact value run mmhash predict in a venv without torchcodec, as the server"
+    )
+    return False, (
+        f"the server's sglang decodes audio with {AUDIO_DECODING[server]}, but sglang here "
+        f"decoded it with {AUDIO_DECODING[decoded_with]}; the samples can differ (resampling, "
+        f"channel mixing, codecs)",
+        todo,
+    )
+
+
+def _image_exactness(
     release: V.Release, model: ModelDir, dep: Deployment, media: Sequence[Media], ran_on: str
 ) -> tuple[bool, tuple[str, ...]]:
-    """Whether running SGLang's processor on this machine (``ran_on``) gives the server's bytes."""
+    """:func:`processor_exactness` for a request's images."""
     versions = (
         "equal to the server's only with the same transformers, torchvision, Pillow and torch "
         "versions (listed under stack)"
@@ -213,5 +278,6 @@ def describe(dep: Deployment) -> dict[str, Any]:
         "mm_feature_transport": dep.mm_feature_transport,
         "mm_process_config": dict(dep.mm_process_config),
         "disable_fast_image_processor": dep.disable_fast_image_processor,
+        "audio_decoder": dep.audio_decoder,
         "env": dict(dep.env),
     }

@@ -15,21 +15,44 @@ from .errors import MediaError
 from .types import Media, Modality
 
 REMOTE_SCHEMES = ("http", "https", "ftp", "s3", "gs")
+#: File names that say audio, and the data URL type prefix that does.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac")
+AUDIO_MIME = "data:audio/"
 
 
-def read_media(source: str | os.PathLike[str], modality: Modality = "image") -> Media:
-    """The :class:`Media` a user names: a path, a ``file://`` URL or a base64 ``data:`` URL."""
+def read_media(source: str | os.PathLike[str], modality: Modality | None = None) -> Media:
+    """The :class:`Media` a user names: a path, a ``file://`` URL or a base64 ``data:`` URL.
+
+    ``modality`` ``None`` means: audio when the bytes, the name or the data URL's type say so
+    (:func:`sniff_modality`), else image.
+    """
     text = os.fspath(source)
     if text.startswith("data:"):
-        return Media(text, _decode_data_url(text), modality)
-    scheme = urlparse(text).scheme.lower()
-    if scheme == "file":
-        return Media(text, _read_file(_file_url_path(text), text), modality)
-    if scheme in REMOTE_SCHEMES:
-        raise MediaError(
-            f"{_short(text)}: remote URLs are never fetched; download it and pass the local file"
-        )
-    return Media(text, _read_file(text, text), modality)
+        data = _decode_data_url(text)
+    else:
+        scheme = urlparse(text).scheme.lower()
+        if scheme in REMOTE_SCHEMES:
+            raise MediaError(
+                f"{_short(text)}: remote URLs are never fetched; download it and pass the local file"
+            )
+        path = _file_url_path(text) if scheme == "file" else text
+        data = _read_file(path, text)
+    return Media(text, data, modality or sniff_modality(text, data))
+
+
+def sniff_modality(source: str, data: bytes) -> Modality:
+    """``audio`` for WAV, FLAC, Ogg and MP3 bytes, an audio file name or an ``audio/`` data URL;
+    ``image`` otherwise (the name counts so that a broken ``.wav`` gets an audio error)."""
+    head = data[:12]
+    if (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[:4] in (b"fLaC", b"OggS"):
+        return "audio"
+    if head[:3] == b"ID3":
+        return "audio"
+    if source.lower().startswith(AUDIO_MIME):
+        return "audio"
+    if not source.startswith("data:") and source.lower().endswith(AUDIO_SUFFIXES):
+        return "audio"
+    return "image"
 
 
 def _file_url_path(url: str) -> str:

@@ -35,6 +35,8 @@ Runner = Callable[..., Iterable[list[ProcessedItem]]]
 HASH_QUEUE = 2
 MediaLike = Media | str | os.PathLike[str]
 STACK = ("sglang", "sglang-kt", "transformers", "torch", "torchvision", "Pillow")
+#: What else made an audio item's feature: SGLang's decoders (``load_audio``).
+AUDIO_STACK = ("soundfile", "torchaudio", "torchcodec")
 
 
 @dataclass(frozen=True)
@@ -190,12 +192,10 @@ def _predict_upstream(
     return [items for items in out if items is not None]
 
 
-#: Why the sglang-processor method cannot give a non-image medium's value on this machine.
+#: Why the sglang-processor method cannot give a medium's value on this machine.
 UNPREDICTABLE = {
     "video": "sglang decodes video with torchcodec on the server's GPU and resizes the frames "
     "there (bilinear on CUDA), which a CPU does not reproduce",
-    "audio": "sglang's audio path (torchcodec/ffmpeg decoding, then the HF feature extractor) "
-    "is not checked by this project yet",
 }
 
 
@@ -387,7 +387,10 @@ def _by_processor(
     notes: tuple[str, ...],
     stack: Mapping[str, str],
 ) -> list[ItemPrediction]:
-    exact, reasons = D.processor_exactness(release, model, dep, request.media, _ran_on(dep))
+    decoded = next((it.audio_decoder for it in items if it.modality == "audio"), None)
+    exact, reasons = D.processor_exactness(
+        release, model, dep, request.media, _ran_on(dep), decoded
+    )
     coverage = _coverage(model)
     if coverage is not None:
         exact, reasons = False, (*reasons, coverage)
@@ -417,7 +420,7 @@ def _by_processor(
                 (*notes, *reasons, path_note, *(() if checked is None else (checked,))),
                 source=source,
                 feature=item.feature,
-                stack=stack,
+                stack={**stack, **_audio_stack()} if item.modality == "audio" else stack,
             )
         )
     return out
@@ -585,3 +588,15 @@ def _installed(name: str) -> str | None:
 def _stack() -> dict[str, str]:
     """The installed versions that made the features (the server must match them)."""
     return {name: v for name in STACK if (v := _installed(name)) is not None}
+
+
+def _audio_stack() -> dict[str, str]:
+    """The installed audio decoders' versions, with the libsndfile that soundfile bundles."""
+    stack = {name: v for name in AUDIO_STACK if (v := _installed(name)) is not None}
+    if "soundfile" in stack:
+        try:
+            import soundfile  # type: ignore[import-not-found, unused-ignore]
+        except (ImportError, OSError):  # installed without a loadable libsndfile
+            return stack
+        stack["libsndfile"] = str(soundfile.__libsndfile_version__)
+    return stack

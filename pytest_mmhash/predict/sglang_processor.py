@@ -28,6 +28,8 @@ from .errors import BadDeploymentError, MediaError, ModelDirError, UnsupportedMo
 from .model import ModelDir, read_model_dir
 from .types import Deployment, Media, ProcessedItem
 
+#: How SGLang's ``load_audio`` (0.5.2x) starts the message of a file it cannot decode.
+AUDIO_DECODE_FAILED = "Could not decode audio"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 #: Deployment variables that act inside the processor or the scheduler's item building. The hash
 #: path ones (SGLANG_MM_BUFFER_SIZE_MB, SGLANG_USE_CUDA_IPC_TRANSPORT) are the predictor's: the
@@ -82,6 +84,16 @@ def _check_image(media: Media) -> None:
         Image.open(io.BytesIO(media.data)).close()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise MediaError(f"{media.source}: not a readable image ({first_line(e)})") from e
+
+
+def _failure(e: BaseException) -> str:
+    """SGLang's processor error as one line; an audio decoding failure without the raw bytes
+    that SGLang's loader puts in its message."""
+    text = first_line(e)
+    cut = text.find(AUDIO_DECODE_FAILED)
+    if cut >= 0:
+        return f"not readable audio (sglang's load_audio: {text[cut:].rstrip(')')})"
+    return f"sglang's processor failed ({text})"
 
 
 def _this_machines_device(asked: str | None) -> str:
@@ -217,33 +229,54 @@ class SGLangProcessor:
                 f"for {self.model.architecture}"
             ) from e
 
-    def _prompt(self, n_images: int) -> str:
-        """A prompt with one image placeholder per image, as a chat template writes it: the
-        processor's own placeholder, else the HF processor's (LLaVA's processors have none)."""
+    def _prompt(self, n_images: int, n_audios: int = 0) -> str:
+        """A prompt with one placeholder per image, then one per audio, as a chat template writes
+        it: the processor's own placeholder, else the HF processor's (LLaVA's processors have
+        none)."""
         tokens = getattr(self._mm, "mm_tokens", None)
-        token = tokens.image_token if tokens is not None else None
-        token = token or getattr(self._hf_processor, "image_token", None) or "<image>"
-        return "".join(f"{token}\n" for _ in range(n_images)) + "Describe."
+        image = tokens.image_token if tokens is not None else None
+        image = image or getattr(self._hf_processor, "image_token", None) or "<image>"
+        audio = tokens.audio_token if tokens is not None else None
+        audio = audio or getattr(self._hf_processor, "audio_token", None) or "<audio>"
+        placeholders = [image] * n_images + [audio] * n_audios
+        return "".join(f"{token}\n" for token in placeholders) + "Describe."
+
+    def audio_decoder(self) -> str | None:
+        """What this SGLang decodes audio files with here: ``torchcodec`` when it imported (its
+        ``load_audio`` then uses ``AudioDecoder``), else ``soundfile`` (with torchaudio to
+        resample); ``None`` for releases whose audio loading this project has not read."""
+        try:
+            from sglang.srt.utils import video_decoder  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            return None
+        return "torchcodec" if video_decoder._BACKEND == "torchcodec" else "soundfile"
 
     def process(self, request: Sequence[Media]) -> list[ProcessedItem]:
-        """SGLang's items for one ``/generate`` request with these images, in SGLang's order."""
+        """SGLang's items for one ``/generate`` request with these images and audios, in SGLang's
+        order (SGLang's own errors for media it cannot decode become one-line media errors)."""
         for m in request:
-            if m.modality != "image":
+            if m.modality not in ("image", "audio"):
                 raise UnsupportedModelError(
-                    f"{m.source}: the sglang-processor runner takes images only, not {m.modality}"
+                    f"{m.source}: the sglang-processor runner takes images and audio, not "
+                    f"{m.modality}"
                 )
-            _check_image(m)
+            if m.modality == "image":
+                _check_image(m)
         from sglang.srt.managers.io_struct import GenerateReqInput  # type: ignore[import-not-found, unused-ignore]
 
-        images = [m.data for m in request]
-        prompt = self._prompt(len(images))
-        req = GenerateReqInput(text=prompt, image_data=images)
+        images = [m.data for m in request if m.modality == "image"]
+        audios = [m.data for m in request if m.modality == "audio"]
+        prompt = self._prompt(len(images), len(audios))
+        # as the tokenizer manager passes them; audio_data only when there is audio, so image
+        # requests make exactly the call they always made
+        data: dict[str, Any] = {"image_data": images or None}
+        if audios:
+            data["audio_data"] = audios
+        req = GenerateReqInput(text=prompt, **data)
         with scoped_env(self._run_env()):
             try:
                 out = self._loop.run_until_complete(
-                    self._mm.process_mm_data_async(
-                        image_data=images, input_text=prompt, request_obj=req
-                    )
+                    self._mm.process_mm_data_async(**data, input_text=prompt, request_obj=req)
                 )
             except Exception as e:
                 names = ", ".join(m.source for m in request)
@@ -254,7 +287,7 @@ class SGLangProcessor:
                         f"0.5.21+ fall back to CPU): predict this deployment on a CUDA machine, or "
                         f"one with --image-processor-backend pil here"
                     ) from e
-                raise MediaError(f"{names}: sglang's processor failed ({first_line(e)})") from e
+                raise MediaError(f"{names}: {_failure(e)}") from e
             items = self._to_items(out)
             for item in items:
                 item.set_pad_value()  # the scheduler's step (a no-op where it already ran)
@@ -264,11 +297,13 @@ class SGLangProcessor:
         """Our view of one SGLang ``MultimodalDataItem`` after the scheduler set its pads."""
         pads = getattr(item, "pad_values", None) or [item.pad_value]
         feature = item.feature if item.feature is not None else item.precomputed_embeddings
+        modality = str(item.modality.name).lower()
         return ProcessedItem(
-            modality=str(item.modality.name).lower(),  # type: ignore[arg-type]
+            modality=modality,  # type: ignore[arg-type]
             feature=feature,
             sglang_hash=int(item.hash) if self.sglang_hash else None,
             sglang_pad_values=tuple(int(p) for p in pads) if self.sglang_hash else None,
+            audio_decoder=self.audio_decoder() if modality == "audio" else None,
         )
 
     def close(self) -> None:

@@ -35,7 +35,12 @@ STATUS: dict[str, tuple[str, str]] = {
     ),
     "Gemma3SGLangImageProcessor": (BY_READING, "base HF path, split per image on dim 0"),
     "Mllama4ImageProcessor": (BY_READING, "base HF path, split per image on dim 0"),
-    "Qwen2AudioMultimodalProcessor": (BY_READING, "base HF path (audio)"),
+    "Qwen2AudioMultimodalProcessor": (
+        VERIFIED,
+        "Qwen2-Audio with SGLang's soundfile + torchaudio decoding (no torchcodec): "
+        "tests/test_audio_oracle.py (per file, together, chat and /generate requests, on "
+        "recordings pyannote-audio and pygame ship); torchcodec decoding not checked",
+    ),
     "LlavaImageProcessor": (
         BY_READING,
         "Pillow decode, SGLang's own expand2square/anyres, CLIP/SigLIP processor on CPU, fp16",

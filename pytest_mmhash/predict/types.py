@@ -34,6 +34,8 @@ class Deployment:
 
     ``env`` holds the SGLang environment variables of the server (``SGLANG_MM_BUFFER_SIZE_MB``,
     ``SGLANG_ENABLE_MM_SPLITTING``, ...); ``mm_process_config`` is ``--mm-process-config``.
+    ``audio_decoder`` is what the server's SGLang decodes audio with: ``torchcodec`` where it
+    imports (SGLang pins it on x86-64; it needs FFmpeg), else ``soundfile`` (+ torchaudio).
     """
 
     image_processor_backend: Literal["auto", "torchvision", "pil"] = "auto"
@@ -42,6 +44,7 @@ class Deployment:
     mm_process_config: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     disable_fast_image_processor: bool = False
+    audio_decoder: Literal["torchcodec", "soundfile"] = "torchcodec"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class ProcessedItem:
     feature: Any
     sglang_hash: int | None
     sglang_pad_values: tuple[int, ...] | None
+    audio_decoder: str | None = None  # audio items: what SGLang decoded with here
 
 
 @dataclass(frozen=True)
