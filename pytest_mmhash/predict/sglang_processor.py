@@ -251,6 +251,18 @@ class SGLangProcessor:
             return None
         return "torchcodec" if video_decoder._BACKEND == "torchcodec" else "soundfile"
 
+    def _check_audio_path(self, source: str) -> None:
+        """Refuse audio in one line when SGLang's fallback decoder here lacks its packages."""
+        if self.audio_decoder() != "soundfile":
+            return
+        missing = [n for n in ("soundfile", "torchaudio") if importlib.util.find_spec(n) is None]
+        if missing:
+            raise UnsupportedModelError(
+                f"{source}: sglang decodes audio here with soundfile + torchaudio (torchcodec does not "
+                f"import), and {' and '.join(missing)} is not installed: "
+                f"tools/install-sglang-processor.sh 0.5.23 installs them (spec §10.6)"
+            )
+
     def process(self, request: Sequence[Media]) -> list[ProcessedItem]:
         """SGLang's items for one ``/generate`` request with these images and audios, in SGLang's
         order (SGLang's own errors for media it cannot decode become one-line media errors)."""
@@ -262,6 +274,9 @@ class SGLangProcessor:
                 )
             if m.modality == "image":
                 _check_image(m)
+        audio = [m.source for m in request if m.modality == "audio"]
+        if audio:
+            self._check_audio_path(audio[0])
         from sglang.srt.managers.io_struct import GenerateReqInput  # type: ignore[import-not-found, unused-ignore]
 
         images = [m.data for m in request if m.modality == "image"]
