@@ -289,7 +289,9 @@ def test_default_features_are_hashed_by_that_release_on_both_paths(version):
 
 
 def test_refused_on_request():
-    drawn = _draws(S.features(refused=True, max_bytes=2048), 200)
+    # 500 draws: Hypothesis mixes literals of every loaded local module into its (derandomized)
+    # draws, so the count moves whenever code elsewhere adds constants (200 draws gave 8-37)
+    drawn = _draws(S.features(refused=True, max_bytes=2048), 500)
     refused = 0
     for f in drawn:
         try:
