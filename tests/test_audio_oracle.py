@@ -1,13 +1,14 @@
 """``mmhash predict`` on audio against real SGLang 0.5.23's own processor + scheduler (``oracle``).
 
-Qwen2-Audio (``golden/models/qwen2-audio``, hand-written by ``tools/make_model_dirs.py``) on real
+Qwen2-Audio and Whisper (``golden/models``, hand-written by ``tools/make_model_dirs.py``) on real
 recordings that installable packages ship (``pytest_mmhash.oracle.recordings``): 16 kHz speech, an
 11025 Hz 8-bit WAV that SGLang resamples, Ogg Vorbis and MP3. SGLang decodes audio with torchcodec
 where it imports, else with soundfile + torchaudio; this venv has SGLang's fallback
 (``tools/install-sglang-processor.sh 0.5.23``), so every prediction must equal what SGLang's
 processor and scheduler assign here, and be exact only for a server that decodes the same way
 (``--audio-decoder soundfile``). Per file, ``--together``, the OpenAI chat and ``/generate`` request
-forms (data URL and ``file://``), and an unreadable file (one line, exit 2).
+forms (data URL and ``file://``), and an unreadable file (one line, exit 2); Whisper takes one
+audio per request (SGLang refuses two: one line, exit 2).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from pytest_mmhash.predict.types import Deployment, Media  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
-MODEL = Path(__file__).resolve().parent.parent / "golden" / "models" / "qwen2-audio"
+MODELS = Path(__file__).resolve().parent.parent / "golden" / "models"
+MODEL = MODELS / "qwen2-audio"
 VERSION = importable_sglang_version() or ""
 if not VERSION.startswith("0.5.2"):
     pytest.skip(f"audio is checked on sglang 0.5.2x; installed: {VERSION}", allow_module_level=True)
@@ -43,12 +45,26 @@ if len(RECORDINGS) < 4:
 
 
 @pytest.fixture(scope="module")
-def sglang() -> SGLangProcessor:
-    """Real SGLang's Qwen2-Audio processor with its own hashing."""
+def processors() -> dict[Path, SGLangProcessor]:
+    """Real SGLang's processors with their own hashing, one per model directory."""
     apply_processor_shims()
-    proc = SGLangProcessor(MODEL, Deployment(preprocess_device="cpu"), sglang_hash=True)
-    yield proc
-    proc.close()
+    made: dict[Path, SGLangProcessor] = {}
+    yield made
+    for p in made.values():
+        p.close()
+
+
+@pytest.fixture
+def sglang(processors: dict[Path, SGLangProcessor]) -> SGLangProcessor:
+    """Real SGLang's Qwen2-Audio processor."""
+    return _processor(processors, MODEL)
+
+
+def _processor(processors: dict[Path, SGLangProcessor], model: Path) -> SGLangProcessor:
+    if model not in processors:
+        dep = Deployment(preprocess_device="cpu")
+        processors[model] = SGLangProcessor(model, dep, sglang_hash=True)
+    return processors[model]
 
 
 def _sglang_values(sglang: SGLangProcessor, files: list[Path]) -> list[tuple]:
@@ -57,23 +73,29 @@ def _sglang_values(sglang: SGLangProcessor, files: list[Path]) -> list[tuple]:
     return [(it.sglang_hash, list(it.sglang_pad_values)) for it in items]
 
 
-def _predict(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
-    argv = ["predict", "--json", "--sglang-version", VERSION, "--model", str(MODEL), *args]
+def _predict(capsys: pytest.CaptureFixture[str], *args: str, model: Path = MODEL) -> list[dict]:
+    argv = ["predict", "--json", "--sglang-version", VERSION, "--model", str(model), *args]
     code = main(argv)
     out, err = capsys.readouterr()
     assert code == 0, err
     return [json.loads(line) for line in out.splitlines()]
 
 
-def test_per_file_equals_sglang_and_is_exact_for_a_soundfile_server(sglang, capsys) -> None:
-    records = _predict(capsys, "--audio-decoder", "soundfile", *map(str, RECORDINGS))
+@pytest.mark.parametrize(
+    ("name", "shape"), [("qwen2-audio", [1, 128, 3000]), ("whisper", [80, 3000])]
+)
+def test_per_file_equals_sglang_and_is_exact_for_a_soundfile_server(
+    processors, capsys, name: str, shape: list[int]
+) -> None:
+    model = MODELS / name
+    records = _predict(capsys, "--audio-decoder", "soundfile", *map(str, RECORDINGS), model=model)
     assert [r["path"] for r in records] == [str(f) for f in RECORDINGS]
-    want = [_sglang_values(sglang, [f])[0] for f in RECORDINGS]
+    want = [_sglang_values(_processor(processors, model), [f])[0] for f in RECORDINGS]
     assert [(r["hash"], r["pad_values"]) for r in records] == want
     assert len({h for h, _ in want}) == len(RECORDINGS)  # four different recordings
     for r in records:
         assert (r["modality"], r["method"], r["exact"]) == ("audio", "sglang-processor", True)
-        assert r["feature_shape"] == [1, 128, 3000] and r["feature_dtype"] == "float32"
+        assert r["feature_shape"] == shape and r["feature_dtype"] == "float32"
         assert {"soundfile", "libsndfile", "torchaudio", "transformers"} <= set(r["stack"])
         assert "soundfile" in r["reasons"][0]
 
@@ -113,3 +135,11 @@ def test_unreadable_audio_is_one_line_exit_2(capsys, tmp_path: Path) -> None:
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and str(broken) in err
     assert "not readable audio" in err and "Could not decode audio" in err
+
+
+def test_whisper_refuses_two_audios_in_one_request(capsys) -> None:
+    files = [str(f) for f in RECORDINGS[:2]]
+    code = main(["predict", "--json", "--model", str(MODELS / "whisper"), "--together", *files])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Whisper expects exactly 1 audio input" in err

@@ -58,7 +58,9 @@ def _token_ids(config: dict) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("name", ["qwen2-vl", "qwen2.5-vl", "qwen3-vl", "llava-1.5", "qwen2-audio"])
+@pytest.mark.parametrize(
+    "name", ["qwen2-vl", "qwen2.5-vl", "qwen3-vl", "llava-1.5", "qwen2-audio", "whisper"]
+)
 def test_config_token_ids_match_the_tokenizer(made: dict[str, Path], name: str) -> None:
     from tokenizers import Tokenizer
 

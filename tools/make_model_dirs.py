@@ -68,6 +68,15 @@ QWEN_AUDIO_TEMPLATE = (
     "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
     "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+WHISPER_SPECIALS = [
+    "<|endoftext|>",
+    "<|startoftranscript|>",
+    "<|en|>",
+    "<|translate|>",
+    "<|transcribe|>",
+    "<|notimestamps|>",
+    "<|0.00|>",
+]
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
@@ -421,12 +430,65 @@ def make_qwen2_audio(out: Path) -> None:
     _write_json(out / "preprocessor_config.json", pre)
 
 
+def make_whisper(out: Path) -> None:
+    """Whisper (``WhisperForConditionalGeneration``): 80 log-mel bins as whisper-tiny..large-v2."""
+    ids = write_tokenizer(
+        out,
+        WHISPER_SPECIALS,
+        "",
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
+    tokenizer_config["tokenizer_class"] = "WhisperTokenizer"
+    del tokenizer_config["chat_template"]
+    _write_json(out / "tokenizer_config.json", tokenizer_config)
+    eot = ids["<|endoftext|>"]
+    config = {
+        "architectures": ["WhisperForConditionalGeneration"],
+        "model_type": "whisper",
+        "vocab_size": len(ids) + 256,
+        "num_mel_bins": 80,
+        "d_model": 64,
+        "encoder_layers": 1,
+        "encoder_attention_heads": 4,
+        "encoder_ffn_dim": 128,
+        "decoder_layers": 1,
+        "decoder_attention_heads": 4,
+        "decoder_ffn_dim": 128,
+        "max_source_positions": 1500,
+        "max_target_positions": 448,
+        "decoder_start_token_id": ids["<|startoftranscript|>"],
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+        "pad_token_id": eot,
+    }
+    pre = {
+        "feature_extractor_type": "WhisperFeatureExtractor",
+        "processor_class": "WhisperProcessor",
+        "chunk_length": 30,
+        "feature_size": 80,
+        "hop_length": 160,
+        "n_fft": 400,
+        "n_samples": 480000,
+        "nb_max_frames": 3000,
+        "padding_side": "right",
+        "padding_value": 0.0,
+        "return_attention_mask": False,
+        "sampling_rate": 16000,
+    }
+    _write_json(out / "config.json", config)
+    _write_json(out / "preprocessor_config.json", pre)
+
+
 MODELS: dict[str, Callable[[Path], None]] = {
     "qwen2-vl": make_qwen2_vl,
     "qwen2.5-vl": make_qwen2_5_vl,
     "qwen3-vl": make_qwen3_vl,
     "llava-1.5": make_llava,
     "qwen2-audio": make_qwen2_audio,
+    "whisper": make_whisper,
 }
 
 

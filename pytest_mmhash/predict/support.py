@@ -52,7 +52,12 @@ STATUS: dict[str, tuple[str, str]] = {
     "MiniCPMMultimodalProcessor": (BY_READING, "remote-code slow processor on CPU, list feature"),
     "KimiVLImageProcessor": (BY_READING, "remote-code slow processor on CPU"),
     "KimiK2_5VLImageProcessor": (BY_READING, "hashes the GPU tensor before the CPU copy"),
-    "WhisperProcessor": (BY_READING, "HF feature extractor on CPU, padding to max_length"),
+    "WhisperProcessor": (
+        VERIFIED,
+        "Whisper with SGLang's soundfile + torchaudio decoding (no torchcodec): "
+        "tests/test_audio_oracle.py (per file on the same recordings; one audio per request); "
+        "torchcodec decoding not checked",
+    ),
 }
 
 
