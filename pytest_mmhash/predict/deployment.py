@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from .. import versions as V
 from ..errors import UnreproducibleHashError
@@ -268,16 +267,3 @@ def _gpu_steps(release: V.Release, dep: Deployment, media: Sequence[Media]) -> l
 def _is_jpeg(data: bytes) -> bool:
     """SGLang's test for nvJPEG decoding (``is_jpeg_with_cuda``): SOI at the start, EOI at the end."""
     return data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
-
-
-def describe(dep: Deployment) -> dict[str, Any]:
-    """The resolved deployment as JSON-ready settings, for the output."""
-    return {
-        "image_processor_backend": dep.image_processor_backend,
-        "preprocess_device": dep.preprocess_device,
-        "mm_feature_transport": dep.mm_feature_transport,
-        "mm_process_config": dict(dep.mm_process_config),
-        "disable_fast_image_processor": dep.disable_fast_image_processor,
-        "audio_decoder": dep.audio_decoder,
-        "env": dict(dep.env),
-    }

@@ -259,8 +259,9 @@ class SGLangProcessor:
         if missing:
             raise UnsupportedModelError(
                 f"{source}: sglang decodes audio here with soundfile + torchaudio (torchcodec does not "
-                f"import), and {' and '.join(missing)} is not installed: "
-                f"tools/install-sglang-processor.sh 0.5.23 installs them (spec §10.6)"
+                f"import), and {' and '.join(missing)} is not installed: install it into this "
+                f"environment (in a checkout, tools/install-sglang-processor.sh 0.5.23 does; "
+                f"spec §10.6)"
             )
 
     def process(self, request: Sequence[Media]) -> list[ProcessedItem]:
