@@ -412,22 +412,29 @@ def make_qwen2_audio(out: Path) -> None:
         },
         "text_config": {"model_type": "qwen2", **_qwen_text(ids, len(ids) + 256)},
     }
-    pre = {
+    pre = _whisper_feature_extractor("Qwen2AudioProcessor", 128, attention_mask=True)
+    _write_json(out / "config.json", config)
+    _write_json(out / "preprocessor_config.json", pre)
+
+
+def _whisper_feature_extractor(
+    processor_class: str, mel_bins: int, *, attention_mask: bool
+) -> dict[str, Any]:
+    """A ``WhisperFeatureExtractor`` config as the checkpoints ship it (30 s at 16 kHz)."""
+    return {
         "feature_extractor_type": "WhisperFeatureExtractor",
-        "processor_class": "Qwen2AudioProcessor",
+        "processor_class": processor_class,
         "chunk_length": 30,
-        "feature_size": 128,
+        "feature_size": mel_bins,
         "hop_length": 160,
         "n_fft": 400,
         "n_samples": 480000,
         "nb_max_frames": 3000,
         "padding_side": "right",
         "padding_value": 0.0,
-        "return_attention_mask": True,
+        "return_attention_mask": attention_mask,
         "sampling_rate": 16000,
     }
-    _write_json(out / "config.json", config)
-    _write_json(out / "preprocessor_config.json", pre)
 
 
 def make_whisper(out: Path) -> None:
@@ -464,20 +471,7 @@ def make_whisper(out: Path) -> None:
         "eos_token_id": eot,
         "pad_token_id": eot,
     }
-    pre = {
-        "feature_extractor_type": "WhisperFeatureExtractor",
-        "processor_class": "WhisperProcessor",
-        "chunk_length": 30,
-        "feature_size": 80,
-        "hop_length": 160,
-        "n_fft": 400,
-        "n_samples": 480000,
-        "nb_max_frames": 3000,
-        "padding_side": "right",
-        "padding_value": 0.0,
-        "return_attention_mask": False,
-        "sampling_rate": 16000,
-    }
+    pre = _whisper_feature_extractor("WhisperProcessor", 80, attention_mask=False)
     _write_json(out / "config.json", config)
     _write_json(out / "preprocessor_config.json", pre)
 
