@@ -108,3 +108,12 @@ def test_installed_version_is_read_once_per_sys_path(monkeypatch, tmp_path):
 def test_unreproducible_eras_refuse(version):
     with pytest.raises(UnreproducibleHashError, match="hash()"):
         hash_feature(b"hello", sglang_version=version)
+
+
+def test_a_newer_release_names_the_newest_known():
+    """``NewerReleaseError`` (an ``UnknownVersionError``) carries the release it could assume."""
+    from pytest_mmhash import NewerReleaseError
+
+    with pytest.raises(NewerReleaseError, match="--allow-newer") as info:
+        hash_feature(b"hello", sglang_version="0.6.0")
+    assert info.value.newest == V.NEWEST and isinstance(info.value, UnknownVersionError)
