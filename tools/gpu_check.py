@@ -335,10 +335,10 @@ def step_preprocessing() -> dict[str, Any]:
     from pytest_mmhash import hash_feature
 
     try:
-        from transformers import Qwen2VLImageProcessorFast
+        processor_cls = torchvision_qwen2_vl_processor()
     except ImportError as exc:
         return {"status": "skipped", "reason": f"transformers fast Qwen2-VL processor: {exc}"}
-    proc = Qwen2VLImageProcessorFast()  # Qwen2.5-VL uses Qwen2-VL's image processor
+    proc = processor_cls()  # Qwen2.5-VL uses Qwen2-VL's image processor
     rows = []
     for path in test_images():
         img = Image.open(path).convert("RGB")
@@ -361,7 +361,19 @@ def step_preprocessing() -> dict[str, Any]:
         if path.suffix.lower() in (".jpg", ".jpeg"):
             row["nvjpeg"] = nvjpeg_vs_pillow(path, np.asarray(img))
         rows.append(row)
-    return {"status": "measured", "processor": "Qwen2VLImageProcessorFast", "rows": rows}
+    return {"status": "measured", "processor": processor_cls.__name__, "rows": rows}
+
+
+def torchvision_qwen2_vl_processor() -> Any:
+    """transformers' torchvision-backed Qwen2-VL image processor: ``Qwen2VLImageProcessorFast``
+    in 4.x, ``Qwen2VLImageProcessor`` in 5.x (where ``...Pil`` is the Pillow one)."""
+    import transformers
+
+    if hasattr(transformers, "Qwen2VLImageProcessorFast"):
+        return transformers.Qwen2VLImageProcessorFast
+    from transformers import Qwen2VLImageProcessor
+
+    return Qwen2VLImageProcessor
 
 
 def nvjpeg_vs_pillow(path: Path, pillow_rgb: Any) -> dict[str, Any]:
@@ -389,7 +401,7 @@ def step_sglang_preprocessing() -> dict[str, Any]:
 
     from pytest_mmhash.oracle.photos import FRESH, package_photos
     from pytest_mmhash.oracle.shims import apply_processor_shims
-    from pytest_mmhash.predict import predict
+    from pytest_mmhash.predict import Request, predict_requests
     from pytest_mmhash.predict.sglang_processor import SGLangProcessor
     from pytest_mmhash.predict.types import Deployment, Media
 
@@ -402,11 +414,16 @@ def step_sglang_preprocessing() -> dict[str, Any]:
             dev: SGLangProcessor(model_dir, Deployment(preprocess_device=dev))
             for dev in ("cpu", "cuda")
         }
-        for photo in photos:
-            media = [Media(photo.name, photo.read_bytes(), "image")]
-            cpu, cuda = (on[dev].process(media)[0] for dev in ("cpu", "cuda"))
+        media = [Media(photo.name, photo.read_bytes(), "image") for photo in photos]
+        # predict with the release's default deployment, its processor built once for all photos
+        defaults = predict_requests(
+            [Request((m,)) for m in media],
+            model=model_dir,
+            sglang_version=on["cuda"].sglang_version,
+        )
+        for photo, m, (default,) in zip(photos, media, defaults, strict=True):
+            cpu, cuda = (on[dev].process([m])[0] for dev in ("cpu", "cuda"))
             a, b = (torch.as_tensor(it.feature).cpu() for it in (cpu, cuda))
-            (default,) = predict(media, model=model_dir, sglang_version=on["cuda"].sglang_version)
             rows.append(
                 {
                     "model": model,
