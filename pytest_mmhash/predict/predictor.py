@@ -175,6 +175,8 @@ def _predict_upstream(
         processed = _run_processor([r.media for _, r, _ in pending], model_dir, er, dep, runner)
         # read once: metadata lookups cost more than hashing a small image
         stack = {**_stack(), **applied}
+        has_audio = any(m.modality == "audio" for _, r, _ in pending for m in r.media)
+        audio_stack = {**stack, **_audio_stack()} if has_audio else stack
         # Request k is hashed on a worker thread while SGLang processes request k+1 (hashlib and
         # torch release the GIL); at most HASH_QUEUE requests' features wait, so memory stays
         # bounded however many requests there are.
@@ -182,7 +184,7 @@ def _predict_upstream(
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmhash-hash")
         with contextlib.closing(processed), pool:
             for (index, request, notes), items in zip(pending, processed, strict=True):
-                args = (request, items, release, model_dir, dep, notes, stack)
+                args = (request, items, release, model_dir, dep, notes, stack, audio_stack)
                 waiting.append((index, pool.submit(_by_processor, *args)))
                 while len(waiting) > HASH_QUEUE:
                     done, future = waiting.popleft()
@@ -386,6 +388,7 @@ def _by_processor(
     dep: Deployment,
     notes: tuple[str, ...],
     stack: Mapping[str, str],
+    audio_stack: Mapping[str, str],
 ) -> list[ItemPrediction]:
     decoded = next((it.audio_decoder for it in items if it.modality == "audio"), None)
     exact, reasons = D.processor_exactness(
@@ -420,7 +423,7 @@ def _by_processor(
                 (*notes, *reasons, path_note, *(() if checked is None else (checked,))),
                 source=source,
                 feature=item.feature,
-                stack={**stack, **_audio_stack()} if item.modality == "audio" else stack,
+                stack=audio_stack if item.modality == "audio" else stack,
             )
         )
     return out
