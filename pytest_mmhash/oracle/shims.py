@@ -159,6 +159,29 @@ def _torchvision_shim() -> None:
     L.Library._register_fake = tolerant  # type: ignore[method-assign]
 
 
+def _decord_shim() -> None:
+    """A ``decord`` placeholder (0.5.9's video utilities import it at module level)."""
+    if not any(isinstance(f, _AnyFinder) and "decord" in f.roots for f in sys.meta_path):
+        sys.meta_path.insert(0, _AnyFinder(("decord",)))
+
+
+#: Every shim by the name :func:`apply_shims` and friends report it under.
+_SHIMS = {
+    "amx": _amx_shim,
+    "sgl_kernel": _sgl_kernel_shim,
+    "torchvision": _torchvision_shim,
+    "vllm": _vllm_shim,
+    "decord": _decord_shim,
+}
+
+
+def _apply(*names: str) -> None:
+    """Apply the named shims (each is idempotent) and remember them as applied."""
+    for name in names:
+        _SHIMS[name]()
+        _applied.add(name)
+
+
 def importable_sglang_version() -> str | None:
     """Version of the sglang that ``import sglang`` would load, read from its source without importing it."""
     spec = importlib.util.find_spec("sglang")
@@ -210,33 +233,21 @@ def apply_shims(sgl_kernel: bool | None = None, vllm: bool | None = None) -> lis
         sgl_kernel = _flag("SHIM_SGL_KERNEL", version, needs_sgl_kernel_stub)
     if vllm is None:
         vllm = _flag("SHIM_STUB_VLLM", version, needs_vllm_stub)
-    _amx_shim()
-    _applied.add("amx")
-    _torchvision_shim()
-    _applied.add("torchvision")
+    _apply("amx", "torchvision")
     if sgl_kernel:
-        _sgl_kernel_shim()
-        _applied.add("sgl_kernel")
+        _apply("sgl_kernel")
     if vllm:
-        _vllm_shim()
-        _applied.add("vllm")
+        _apply("vllm")
     return sorted(_applied)
-
-
-def _decord_shim() -> None:
-    """A ``decord`` placeholder (0.5.9's video utilities import it at module level)."""
-    if not any(isinstance(f, _AnyFinder) and "decord" in f.roots for f in sys.meta_path):
-        sys.meta_path.insert(0, _AnyFinder(("decord",)))
-    _applied.add("decord")
 
 
 def apply_processor_shims() -> list[str]:
     """Shims for running SGLang's multimodal processor path on CPU torch (spec §10): (1), (3),
     (2) for every release (0.5.23's tokenizer manager imports ``sgl_kernel`` through its KV-cache
     code) and a ``decord`` placeholder (0.5.9's video utilities import it at module level)."""
-    applied = apply_shims(sgl_kernel=True, vllm=False)
-    _decord_shim()
-    return sorted({*applied, "decord"})
+    apply_shims(sgl_kernel=True, vllm=False)
+    _apply("decord")
+    return sorted(_applied)
 
 
 #: What each processor shim stands in for, as the output of ``mmhash predict`` names it.
@@ -284,12 +295,5 @@ def apply_missing_processor_shims() -> list[str]:
     """Apply only the shims :func:`missing_processor_shims` names (``mmhash predict`` does, before
     SGLang's processor runs); the names of those applied, none on a machine set up like the server."""
     missing = missing_processor_shims()
-    if "sgl_kernel" in missing:
-        _sgl_kernel_shim()
-        _applied.add("sgl_kernel")
-    if "decord" in missing:
-        _decord_shim()
-    if "torchvision" in missing:
-        _torchvision_shim()
-        _applied.add("torchvision")
+    _apply(*missing)
     return missing
