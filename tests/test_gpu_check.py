@@ -184,3 +184,27 @@ def test_junit_counts(gpu_check, tmp_path):
     )
     assert gpu_check.junit_counts(xml) == {"tests": 3, "failures": 1, "errors": 0, "skipped": 2}
     assert gpu_check.junit_counts(tmp_path / "missing.xml") == {}
+
+
+def test_tensor_diff_of_the_preprocessing_steps(gpu_check):
+    """Equal, different and differently shaped tensors, as steps 4 and 5 and nvJPEG compare them."""
+    a = torch.tensor([[0.0, 0.5], [1.0, 2.0]])
+    assert gpu_check.tensor_diff(a, a.clone()) == {
+        "bitwise_equal": True,
+        "elements_differing": 0.0,
+        "max_abs_diff": 0.0,
+    }
+    b = a.clone()
+    b[1, 1] = 2.25
+    assert gpu_check.tensor_diff(a, b) == {
+        "bitwise_equal": False,
+        "elements_differing": 0.25,
+        "max_abs_diff": 0.25,
+    }
+    assert gpu_check.diff_text(gpu_check.tensor_diff(a, b)) == "max abs diff 0.25"
+    shapes = gpu_check.tensor_diff(a, a.reshape(4))
+    assert shapes["bitwise_equal"] is False and gpu_check.diff_text(shapes) == "shape differs"
+    u8 = torch.tensor([10, 200], dtype=torch.uint8)  # nvJPEG vs Pillow: no uint8 wrap-around
+    assert (
+        gpu_check.tensor_diff(u8, torch.tensor([13, 190], dtype=torch.uint8))["max_abs_diff"] == 10
+    )

@@ -329,7 +329,6 @@ def test_images() -> list[Path]:
 def step_preprocessing() -> dict[str, Any]:
     """Step 4: fast image processor on cuda vs cpu, and nvJPEG vs Pillow decode."""
     import numpy as np
-    import torch
     from PIL import Image
 
     from pytest_mmhash import hash_feature
@@ -346,14 +345,11 @@ def step_preprocessing() -> dict[str, Any]:
             dev: proc(images=[img], return_tensors="pt", device=dev)["pixel_values"].cpu()
             for dev in ("cpu", "cuda")
         }
-        diff = (on["cpu"].double() - on["cuda"].double()).abs()
         hashes = {dev: hash_feature(pv, sglang_version="0.5.23").hash for dev, pv in on.items()}
         row: dict[str, Any] = {
             "image": path.name,
             "shape": list(on["cpu"].shape),
-            "bitwise_equal": bool(torch.equal(on["cpu"], on["cuda"])),
-            "elements_differing": float((diff > 0).double().mean()),
-            "max_abs_diff": float(diff.max()),
+            **tensor_diff(on["cpu"], on["cuda"]),
             "hash_cpu": hashes["cpu"],
             "hash_cuda": hashes["cuda"],
             "hash_differs": hashes["cpu"] != hashes["cuda"],
@@ -382,13 +378,21 @@ def nvjpeg_vs_pillow(path: Path, pillow_rgb: Any) -> dict[str, Any]:
     from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
     gpu = decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB, device="cuda")
-    nv = gpu.permute(1, 2, 0).cpu()
-    pil = torch.from_numpy(pillow_rgb.copy())
-    diff = (nv.int() - pil.int()).abs()
+    return tensor_diff(gpu.permute(1, 2, 0).cpu(), torch.from_numpy(pillow_rgb.copy()))
+
+
+def tensor_diff(a: Any, b: Any) -> dict[str, Any]:
+    """How two tensors differ: bitwise equality, the fraction of elements that differ and the
+    largest absolute difference (``None`` for both when the shapes differ)."""
+    import torch
+
+    if a.shape != b.shape:
+        return {"bitwise_equal": False, "elements_differing": None, "max_abs_diff": None}
+    diff = (a.double() - b.double()).abs()
     return {
-        "bitwise_equal": bool(torch.equal(nv, pil)),
-        "pixels_differing": float((diff > 0).double().mean()),
-        "max_abs_diff": int(diff.max()),
+        "bitwise_equal": bool(torch.equal(a, b)),
+        "elements_differing": float((diff > 0).double().mean()),
+        "max_abs_diff": float(diff.max()),
     }
 
 
@@ -430,10 +434,7 @@ def step_sglang_preprocessing() -> dict[str, Any]:
                     "image": photo.name,
                     "shape": list(a.shape),
                     "dtype": str(a.dtype),
-                    "bitwise_equal": a.shape == b.shape and bool(torch.equal(a, b)),
-                    "max_abs_diff": float((a.double() - b.double()).abs().max())
-                    if a.shape == b.shape
-                    else None,
+                    **tensor_diff(a, b),
                     "sglang_hash_cpu": cpu.sglang_hash,
                     "sglang_hash_cuda": cuda.sglang_hash,
                     "hash_differs": cpu.sglang_hash != cuda.sglang_hash,
@@ -467,6 +468,11 @@ def run_step(name: str, fn: Callable[[], dict[str, Any]], budget_s: float) -> di
     over = " (over budget)" if result["seconds"] > budget_s else ""
     print(f"gpu-check: {name}: {result['status']} in {result['seconds']} s{over}", flush=True)
     return result
+
+
+def diff_text(r: dict[str, Any]) -> str:
+    """A :func:`tensor_diff` row's difference in words."""
+    return "shape differs" if r["max_abs_diff"] is None else f"max abs diff {r['max_abs_diff']:.4g}"
 
 
 def pytest_line(label: str, t: dict[str, Any]) -> str:
@@ -512,18 +518,13 @@ def summary(report: dict[str, Any]) -> str:
             else (f"; nvJPEG vs Pillow equal={nv['bitwise_equal']} max diff {nv['max_abs_diff']}")
         )
         lines.append(
-            f"preprocess {r['image']}: cuda==cpu {r['bitwise_equal']}, max abs diff"
-            f" {r['max_abs_diff']:.4g}, hash differs {r['hash_differs']}{nv_text}"
+            f"preprocess {r['image']}: cuda==cpu {r['bitwise_equal']}, {diff_text(r)}, hash"
+            f" differs {r['hash_differs']}{nv_text}"
         )
     for r in s["sglang_preprocessing"].get("rows", []):
-        diff = (
-            "shape differs"
-            if r["max_abs_diff"] is None
-            else f"max abs diff {r['max_abs_diff']:.4g}"
-        )
         lines.append(
             f"sglang {s['sglang_preprocessing'].get('sglang')} {r['model']} {r['image']}:"
-            f" cuda==cpu {r['bitwise_equal']}, {diff}, hash differs {r['hash_differs']};"
+            f" cuda==cpu {r['bitwise_equal']}, {diff_text(r)}, hash differs {r['hash_differs']};"
             f" predict (default deployment) == SGLang on cuda"
             f" {r['predict_default_equals_sglang_cuda']}, exact {r['predict_default_exact']}"
         )
